@@ -1,0 +1,13 @@
+/* api — the gateway's HTTP routes. Each api_*.c registers its own; api.c lists them. */
+#ifndef COMFYGATE_API_H
+#define COMFYGATE_API_H
+
+struct gateway;
+
+int api_register(struct gateway *gw);
+void api_unregister(struct gateway *gw);
+
+/* api_system.c: /health, /ready, /static/... */
+int api_system_register(struct gateway *gw);
+
+#endif

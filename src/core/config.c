@@ -1,0 +1,202 @@
+/* config — see config.h. */
+#include "core/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/log.h"
+
+enum kind { K_STR, K_U32, K_U64, K_BOOL, K_LEVEL };
+
+struct setting {
+    const char *name;
+    enum kind kind;
+    size_t off;
+    size_t size; /* K_STR: capacity */
+    uint64_t min, max;
+    const char *def;
+    const char *help;
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+
+static const struct setting settings[] = {
+    {"HOST", K_STR, F(host), 0, 0, "127.0.0.1", "address to listen on"},
+    {"PORT", K_U32, F(port), 0, 65535, "8080", "TCP port (0: any free port, see PORT_FILE)"},
+    {"PORT_FILE", K_STR, F(port_file), 0, 0, "", "write the bound port to this file"},
+    {"THREADS", K_U32, F(threads), 0, 256, "0", "reactor threads (0: one per online CPU)"},
+    {"LOG_LEVEL", K_LEVEL, F(log_level), 0, 0, "info", "debug, info, warn, error or off"},
+    {"ACCESS_LOG", K_BOOL, F(access_log), 0, 0, "true", "one JSON line per request"},
+    {"MAX_URL_BYTES", K_U64, F(max_url_bytes), 16, 1 << 20, "8192", "request target limit (414)"},
+    {"MAX_HEADER_BYTES", K_U64, F(max_header_bytes), 256, 1 << 22, "32768",
+     "all request header bytes (431)"},
+    {"MAX_HEADER_COUNT", K_U64, F(max_header_count), 4, 10000, "100", "request headers (431)"},
+    {"MAX_BODY_BYTES", K_U64, F(max_body_bytes), 0, 1ull << 32, "8388608",
+     "request body limit (413)"},
+    {"HEADER_TIMEOUT_MS", K_U32, F(header_timeout_ms), 10, 3600000, "10000",
+     "first byte to end of headers (408, slowloris)"},
+    {"BODY_TIMEOUT_MS", K_U32, F(body_timeout_ms), 10, 3600000, "60000",
+     "end of headers to end of body (408)"},
+    {"IDLE_TIMEOUT_MS", K_U32, F(idle_timeout_ms), 10, 86400000, "60000",
+     "idle keep-alive connection"},
+    {"SEND_TIMEOUT_MS", K_U32, F(send_timeout_ms), 10, 3600000, "60000",
+     "no progress sending a response"},
+    {"LINGER_MS", K_U32, F(linger_ms), 0, 60000, "2000",
+     "read and drop input after a closing response"},
+    {"SHUTDOWN_TIMEOUT_MS", K_U32, F(shutdown_timeout_ms), 0, 3600000, "10000",
+     "SIGTERM: time in-flight requests get to finish"},
+    {"MAX_CONNECTIONS", K_U64, F(max_connections), 1, 10000000, "20000",
+     "open client connections (all reactors)"},
+    {"MAX_OUT_BYTES", K_U64, F(max_out_bytes), 4096, 1ull << 32, "1048576",
+     "queued response bytes per connection before reading pauses"},
+    {"SEND_ZC_THRESHOLD", K_U64, F(send_zc_threshold), 0, 1ull << 32, "0",
+     "in-memory bodies this big use send_zc (0: off)"},
+    {"PIPE_SIZE", K_U64, F(pipe_size), 4096, 1 << 26, "1048576", "splice pipe size per connection"},
+    {"RECV_BUFFERS", K_U32, F(recv_buffers), 8, 32768, "1024",
+     "provided receive buffers per reactor (power of two)"},
+    {"RECV_BUFFER_SIZE", K_U32, F(recv_buffer_size), 1024, 1 << 20, "16384",
+     "bytes per receive buffer"},
+    {"STATIC_DIR", K_STR, F(static_dir), 0, 0, "", "serve this directory under /static/"},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on"))
+        *out = true;
+    else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
+             !strcasecmp(v, "off"))
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static int apply(struct config *c, const struct setting *s, const char *v, FILE *err)
+{
+    char *base = (char *)c + s->off;
+    if (s->kind == K_STR) {
+        if (strlen(v) >= s->size) {
+            fprintf(err, "comfygate: %s is too long (at most %zu bytes)\n", s->name, s->size - 1);
+            return -1;
+        }
+        memcpy(base, v, strlen(v) + 1);
+        return 0;
+    }
+    if (s->kind == K_BOOL) {
+        if (parse_bool(v, (bool *)base) < 0) {
+            fprintf(err, "comfygate: %s must be true or false, got \"%s\"\n", s->name, v);
+            return -1;
+        }
+        return 0;
+    }
+    if (s->kind == K_LEVEL) {
+        int l = log_level_parse(v);
+        if (l < 0) {
+            fprintf(err, "comfygate: %s must be debug, info, warn, error or off, got \"%s\"\n",
+                    s->name, v);
+            return -1;
+        }
+        *(int *)base = l;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!isdigit((unsigned char)v[0]) || *end || errno || n < s->min || n > s->max) {
+        fprintf(err, "comfygate: %s must be a whole number from %llu to %llu, got \"%s\"\n",
+                s->name, (unsigned long long)s->min, (unsigned long long)s->max, v);
+        return -1;
+    }
+    if (s->kind == K_U32)
+        *(uint32_t *)base = (uint32_t)n;
+    else
+        *(uint64_t *)base = (uint64_t)n;
+    return 0;
+}
+
+int config_set(struct config *c, const char *name, const char *value, FILE *err)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (strcmp(settings[i].name, name) == 0)
+            return apply(c, &settings[i], value, err);
+    }
+    fprintf(err, "comfygate: unknown setting %s\n", name);
+    return -1;
+}
+
+static int check(const struct config *c, FILE *err)
+{
+    if (c->recv_buffers & (c->recv_buffers - 1)) {
+        fprintf(err, "comfygate: RECV_BUFFERS must be a power of two, got %u\n", c->recv_buffers);
+        return -1;
+    }
+    return 0;
+}
+
+/* KEY=VALUE lines; '#' comments; optional surrounding quotes; real environment wins. */
+static int load_env_file(const char *path, FILE *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '#' || *p == '\0')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            fprintf(err, "comfygate: %s:%d: expected KEY=VALUE\n", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        *eq = '\0';
+        char *v = eq + 1;
+        size_t vl = strcspn(v, "\r\n");
+        v[vl] = '\0';
+        if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+            v[vl - 1] = '\0';
+            v++;
+        }
+        char *k = p, *ke = eq;
+        while (ke > k && isspace((unsigned char)ke[-1]))
+            *--ke = '\0';
+        setenv(k, v, 0);
+    }
+    fclose(f);
+    return 0;
+}
+
+int config_load(struct config *c, const char *env_file, FILE *err)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (apply(c, &settings[i], settings[i].def, err) < 0)
+            return -1;
+    }
+    if (env_file && load_env_file(env_file, err) < 0)
+        return -1;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *v = getenv(settings[i].name);
+        if (v && apply(c, &settings[i], v, err) < 0)
+            return -1;
+    }
+    return check(c, err);
+}
+
+void config_print_table(FILE *out)
+{
+    fprintf(out, "| variable | default | meaning |\n| --- | --- | --- |\n");
+    for (size_t i = 0; i < NSETTINGS; i++)
+        fprintf(out, "| `%s` | `%s` | %s |\n", settings[i].name, settings[i].def,
+                settings[i].help);
+}

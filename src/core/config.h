@@ -1,0 +1,49 @@
+/* config — every setting, from the environment (and an optional .env file), validated once at
+ * start-up and then immutable, shared read-only by all threads.
+ *
+ * Settings are described by one table (config.c) that drives parsing, defaults, range checks
+ * and the `comfygate config` listing, so the README table and the code cannot drift apart. A
+ * bad value is an error with a clear message (exit 2), never a silent default. */
+#ifndef COMFYGATE_CONFIG_H
+#define COMFYGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct config {
+    char host[256];
+    uint32_t port;
+    char port_file[1024];
+    uint32_t threads;
+    int log_level;
+    bool access_log;
+    uint64_t max_url_bytes;
+    uint64_t max_header_bytes;
+    uint64_t max_header_count;
+    uint64_t max_body_bytes;
+    uint32_t header_timeout_ms;
+    uint32_t body_timeout_ms;
+    uint32_t idle_timeout_ms;
+    uint32_t send_timeout_ms;
+    uint32_t linger_ms;
+    uint32_t shutdown_timeout_ms;
+    uint64_t max_connections;
+    uint64_t max_out_bytes;
+    uint64_t send_zc_threshold;
+    uint64_t pipe_size;
+    uint32_t recv_buffers;
+    uint32_t recv_buffer_size;
+    char static_dir[1024];
+};
+
+/* Loads defaults, then KEY=VALUE lines of env_file (if it exists; variables already in the
+ * environment win), then the environment. On error writes a message to err and returns -1. */
+int config_load(struct config *c, const char *env_file, FILE *err);
+/* Sets one setting by its variable name (also used for command-line flags). */
+int config_set(struct config *c, const char *name, const char *value, FILE *err);
+/* Prints the table of settings: name, default, meaning. */
+void config_print_table(FILE *out);
+
+#endif

@@ -1,0 +1,220 @@
+/* gateway — see gateway.h. */
+#include "gateway.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/api.h"
+
+static int listen_socket(const struct config *cfg, unsigned port, unsigned *bound, FILE *err)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%u", port);
+    int rc = getaddrinfo(cfg->host[0] ? cfg->host : NULL, ps, &hints, &ai);
+    if (rc != 0) {
+        fprintf(err, "comfygate: cannot resolve HOST %s: %s\n", cfg->host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4096) < 0) {
+        fprintf(err, "comfygate: cannot listen on %s:%u: %s\n", cfg->host, port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                      : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static void stop_cb(struct ring *r, struct ring_msg *m)
+{
+    struct reactor *re = r->user;
+    http_server_shutdown(re->http);
+    ring_stop(r);
+}
+
+static bool reactor_done(struct ring *r)
+{
+    struct reactor *re = r->user;
+    return http_server_drained(re->http);
+}
+
+static void *reactor_main(void *arg)
+{
+    struct reactor *re = arg;
+    struct gateway *gw = re->gw;
+    const struct config *cfg = gw->cfg;
+    struct ring_config rc = {
+        .sq_entries = 4096,
+        .buf_count = cfg->recv_buffers,
+        .buf_size = cfg->recv_buffer_size,
+        .max_timers = cfg->max_connections * 2 + 1024,
+    };
+    log_init(&re->log, STDOUT_FILENO, (enum log_level)cfg->log_level, re->id);
+    re->start_rc = ring_init(&re->ring, &rc, re->id);
+    if (re->start_rc == 0) {
+        re->ring.user = re;
+        re->start_rc = http_server_new(&re->http, &re->ring, &re->log, &gw->hcfg, &gw->router,
+                                       re->lfd, gw);
+    }
+    if (re->start_rc < 0) {
+        LOG(&re->log, LOG_ERROR, "reactor failed to start", "\"error\":\"%s\"",
+            strerror(-re->start_rc));
+        log_flush(&re->log);
+        atomic_fetch_add(&gw->running, 1);
+        return NULL;
+    }
+    re->stop_msg.cb = stop_cb;
+    atomic_fetch_add(&gw->running, 1);
+    int rc2 = ring_run(&re->ring, reactor_done);
+    if (rc2 < 0)
+        LOG(&re->log, LOG_ERROR, "reactor loop failed", "\"error\":\"%s\"", strerror(-rc2));
+    http_server_free(re->http);
+    log_flush(&re->log);
+    close(re->lfd);
+    ring_fini(&re->ring);
+    return NULL;
+}
+
+static void http_config_from(struct http_server_config *h, const struct config *c,
+                             unsigned nreactors)
+{
+    memset(h, 0, sizeof(*h));
+    h->limits.max_url = c->max_url_bytes;
+    h->limits.max_header_bytes = c->max_header_bytes;
+    h->limits.max_headers = c->max_header_count;
+    h->limits.max_body = c->max_body_bytes;
+    h->header_timeout_ms = c->header_timeout_ms;
+    h->body_timeout_ms = c->body_timeout_ms;
+    h->idle_timeout_ms = c->idle_timeout_ms;
+    h->send_timeout_ms = c->send_timeout_ms;
+    h->linger_ms = c->linger_ms;
+    h->shutdown_timeout_ms = c->shutdown_timeout_ms;
+    h->max_conns = (c->max_connections + nreactors - 1) / nreactors;
+    h->max_out_bytes = c->max_out_bytes;
+    h->zc_threshold = c->send_zc_threshold;
+    h->pipe_size = c->pipe_size;
+    h->access_log = c->access_log;
+    h->server_name = "comfygate";
+}
+
+static int write_port_file(const char *path, unsigned port)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%u\n", port);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+static int start_reactors(struct gateway *gw)
+{
+    const struct config *cfg = gw->cfg;
+    unsigned port = cfg->port;
+    for (unsigned i = 0; i < gw->nreactors; i++) {
+        struct reactor *re = &gw->reactors[i];
+        re->gw = gw;
+        re->id = (int)i;
+        re->lfd = listen_socket(cfg, port, &port, stderr);
+        if (re->lfd < 0)
+            return -1;
+    }
+    gw->port = port;
+    for (unsigned i = 0; i < gw->nreactors; i++) {
+        if (pthread_create(&gw->reactors[i].thread, NULL, reactor_main, &gw->reactors[i]) != 0)
+            return -1;
+    }
+    while (atomic_load(&gw->running) < gw->nreactors)
+        usleep(1000);
+    for (unsigned i = 0; i < gw->nreactors; i++) {
+        if (gw->reactors[i].start_rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void wait_for_signal(struct gateway *gw, const sigset_t *set)
+{
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(set, &si);
+        if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    atomic_store(&gw->stopping, true);
+    LOG(&gw->log, LOG_INFO, "shutting down", "\"graceMs\":%u", gw->cfg->shutdown_timeout_ms);
+    for (unsigned i = 0; i < gw->nreactors; i++)
+        ring_post(&gw->reactors[i].ring, &gw->reactors[i].stop_msg);
+}
+
+int gateway_run(const struct config *cfg)
+{
+    struct gateway gw;
+    memset(&gw, 0, sizeof(gw));
+    gw.cfg = cfg;
+    gw.start_ns = ring_clock_ns();
+    gw.static_fd = -1;
+    log_init(&gw.log, STDOUT_FILENO, (enum log_level)cfg->log_level, -1);
+    gw.log.autoflush = 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    gw.nreactors = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
+    http_config_from(&gw.hcfg, cfg, gw.nreactors);
+    http_router_init(&gw.router);
+    if (api_register(&gw) < 0)
+        return 2;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every reactor thread */
+    sigdelset(&set, SIGPIPE);
+
+    gw.reactors = calloc(gw.nreactors, sizeof(*gw.reactors));
+    if (!gw.reactors || start_reactors(&gw) < 0) {
+        fprintf(stderr, "comfygate: failed to start\n");
+        return 1;
+    }
+    if (cfg->port_file[0] && write_port_file(cfg->port_file, gw.port) < 0)
+        fprintf(stderr, "comfygate: cannot write PORT_FILE %s: %s\n", cfg->port_file,
+                strerror(errno));
+    LOG(&gw.log, LOG_INFO, "listening", "\"host\":\"%s\",\"port\":%u,\"reactors\":%u,"
+        "\"version\":\"%s\"", cfg->host, gw.port, gw.nreactors, COMFYGATE_VERSION);
+    wait_for_signal(&gw, &set);
+    for (unsigned i = 0; i < gw.nreactors; i++)
+        pthread_join(gw.reactors[i].thread, NULL);
+    LOG(&gw.log, LOG_INFO, "stopped", "%s", "\"clean\":true");
+    api_unregister(&gw);
+    http_router_free(&gw.router);
+    free(gw.reactors);
+    return 0;
+}

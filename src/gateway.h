@@ -1,0 +1,48 @@
+/* gateway — the process: listeners, one reactor thread per core, signals, graceful stop.
+ *
+ * The main thread only starts the reactors and then waits for SIGTERM/SIGINT with sigwaitinfo;
+ * it runs no event loop. Each reactor owns a ring, a logger, an http_server and its own
+ * SO_REUSEPORT listener, so accepted connections never cross threads. */
+#ifndef COMFYGATE_GATEWAY_H
+#define COMFYGATE_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "http/http_router.h"
+#include "http/http_server.h"
+#include "ring/ring.h"
+
+struct reactor {
+    struct gateway *gw;
+    int id;
+    int lfd;
+    pthread_t thread;
+    struct ring ring;
+    struct logger log;
+    struct http_server *http;
+    struct ring_msg stop_msg;
+    int start_rc;
+};
+
+struct gateway {
+    const struct config *cfg;
+    struct http_router router;
+    struct http_server_config hcfg;
+    int static_fd;
+    uint64_t start_ns;
+    unsigned nreactors;
+    struct reactor *reactors;
+    unsigned port;
+    atomic_bool stopping;
+    atomic_uint running;
+    struct logger log; /* main thread */
+};
+
+/* Runs the gateway until SIGTERM/SIGINT; returns the process exit code. */
+int gateway_run(const struct config *cfg);
+
+#endif

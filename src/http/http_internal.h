@@ -1,0 +1,151 @@
+/* http_internal — the structures shared by the http_server implementation files
+ * (http_server.c: connections and input; http_out.c: output queue, send and splice;
+ * http_response.c: responses; http_file.c: file responses). Not for use outside src/http. */
+#ifndef COMFYGATE_HTTP_INTERNAL_H
+#define COMFYGATE_HTTP_INTERNAL_H
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "core/buf.h"
+#include "http/http_server.h"
+
+#define HTTP_OUT_CHUNK 16384
+#define HTTP_IOV_MAX 16
+#define HTTP_CHUNK_POOL_MAX 256
+
+enum chunk_kind { CH_MEM, CH_EXT, CH_FILE };
+
+struct out_chunk {
+    struct out_chunk *next;
+    enum chunk_kind kind;
+    size_t len;  /* bytes in this chunk */
+    size_t sent; /* bytes already sent */
+    size_t cap;  /* CH_MEM: capacity of data[] */
+    char *ext;   /* CH_EXT */
+    void (*free_fn)(void *);
+    int fd;     /* CH_FILE: owned, closed when done */
+    off_t off;  /* CH_FILE: file offset of byte 0 */
+    size_t read; /* CH_FILE: bytes moved into the pipe so far */
+    bool zc;    /* CH_EXT: send with send_zc */
+    char data[];
+};
+
+enum timer_kind { T_NONE, T_HEAD, T_BODY, T_IDLE, T_SEND, T_LINGER };
+
+struct http_exchange {
+    struct http_conn *conn;
+    bool active;    /* dispatched, full response not queued yet */
+    bool responded; /* status line queued */
+    bool streaming;
+    bool head;
+    bool close_after;
+    uint64_t start_ns;
+    char request_id[72];
+    struct http_match match;
+    struct buf headers; /* extra response header lines */
+    void (*abort_cb)(struct http_exchange *, void *);
+    void *abort_arg;
+    int status;
+    size_t body_bytes;
+    /* asynchronous file open */
+    struct ring_op open_op;
+    struct open_how how;
+    char *file_path;
+    struct http_file_opts fopts;
+    char fopt_ctype[96];
+    char fopt_disp[256];
+    char fopt_cc[96];
+};
+
+struct http_conn {
+    struct http_server *srv;
+    struct http_conn *next, *prev; /* all connections of the server */
+    struct http_conn *flush_next;  /* pending-flush list */
+    int fd;
+    unsigned inflight; /* ring ops + an active exchange; freed only at zero */
+    bool dead;
+    bool in_flush;
+    bool recv_armed;
+    bool recv_paused;
+    bool sending;
+    bool closing; /* close once the output queue is empty */
+    bool lingering;
+    bool peer_eof;
+    bool in_parse;
+    bool raw;
+    struct ring_op recv_op, send_op, splice_op, notif_op;
+    struct ring_timer timer;
+    enum timer_kind tkind;
+    struct http_parser parser;
+    struct buf pending; /* received but not parsed yet (pipelining, async handler) */
+    struct out_chunk *out_head, *out_tail;
+    size_t out_bytes; /* unsent in-memory bytes */
+    struct iovec iov[HTTP_IOV_MAX];
+    struct msghdr msg;
+    unsigned zc_pending; /* send_zc notifications outstanding */
+    int pipe[2];
+    size_t pipe_fill;
+    bool splice_to_sock;
+    struct http_exchange ex;
+    const struct http_upgrade_ops *up_ops;
+    void *up_ctx;
+    char peer[64];
+};
+
+struct http_server {
+    struct ring *ring;
+    struct logger *log;
+    const struct http_server_config *cfg;
+    const struct http_router *router;
+    void *app;
+    int lfd;
+    struct ring_op accept_op;
+    bool accepting;
+    bool shutting_down;
+    struct ring_timer shutdown_timer;
+    struct http_conn *conns;
+    size_t nconns;
+    struct http_conn *flush_list;
+    struct http_conn *free_list; /* dead, freed at the start of the next iteration */
+    struct ring_hook hook;
+    struct out_chunk *chunk_pool;
+    size_t chunk_pool_len;
+    uint64_t req_counter;
+    char id_prefix[20];
+    char date[40];
+    uint64_t date_sec;
+};
+
+/* http_server.c */
+void conn_close(struct http_conn *c);
+void conn_linger(struct http_conn *c);
+void conn_op_done(struct http_conn *c);
+void conn_timer_set(struct http_conn *c, enum timer_kind k);
+void conn_exchange_done(struct http_conn *c);
+const char *http_date(struct http_server *s);
+
+/* http_out.c */
+int out_append(struct http_conn *c, const void *p, size_t n);
+int out_append_ext(struct http_conn *c, void *p, size_t n, void (*free_fn)(void *));
+int out_append_file(struct http_conn *c, int fd, off_t off, size_t len);
+void out_flush_later(struct http_conn *c);
+void out_flush(struct http_conn *c);
+void out_free_all(struct http_conn *c);
+void out_pool_free(struct http_server *s);
+static inline bool out_empty(const struct http_conn *c)
+{
+    return c->out_head == NULL;
+}
+
+/* http_response.c */
+void exchange_reset(struct http_exchange *ex);
+void exchange_log(struct http_exchange *ex);
+int response_head(struct http_exchange *ex, int status, const char *ctype, int64_t clen);
+
+/* http_file.c */
+void file_open_cb(struct ring_op *op, int res, uint32_t flags);
+
+#endif

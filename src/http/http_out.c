@@ -1,0 +1,376 @@
+/* http_out — a connection's output queue and the ring operations that drain it.
+ *
+ * The queue is a list of chunks that never move once written (an in-flight send points into
+ * them): pooled 16 KiB memory chunks that responses are copied into, taken-over buffers
+ * (CH_EXT, optionally sent with send_zc), and file ranges (CH_FILE) that go file → pipe →
+ * socket by splice, never through user space. Consecutive memory chunks leave in one sendmsg.
+ * At most one send or splice is in flight per connection, which keeps bytes in order. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/http_internal.h"
+
+static struct out_chunk *chunk_new(struct http_server *s, size_t need)
+{
+    struct out_chunk *ch;
+    if (need <= HTTP_OUT_CHUNK && s->chunk_pool) {
+        ch = s->chunk_pool;
+        s->chunk_pool = ch->next;
+        s->chunk_pool_len--;
+    } else {
+        size_t cap = need <= HTTP_OUT_CHUNK ? HTTP_OUT_CHUNK : need;
+        ch = malloc(sizeof(*ch) + cap);
+        if (!ch)
+            return NULL;
+        ch->cap = cap;
+    }
+    ch->next = NULL;
+    ch->kind = CH_MEM;
+    ch->len = ch->sent = ch->read = 0;
+    ch->ext = NULL;
+    ch->free_fn = NULL;
+    ch->fd = -1;
+    ch->off = 0;
+    ch->zc = false;
+    return ch;
+}
+
+static void chunk_release(struct http_server *s, struct out_chunk *ch)
+{
+    if (ch->kind == CH_EXT && ch->free_fn)
+        ch->free_fn(ch->ext);
+    if (ch->kind == CH_FILE && ch->fd >= 0)
+        close(ch->fd);
+    if (ch->kind == CH_MEM && ch->cap == HTTP_OUT_CHUNK && s->chunk_pool_len < HTTP_CHUNK_POOL_MAX) {
+        ch->next = s->chunk_pool;
+        s->chunk_pool = ch;
+        s->chunk_pool_len++;
+        return;
+    }
+    free(ch);
+}
+
+void out_pool_free(struct http_server *s)
+{
+    while (s->chunk_pool) {
+        struct out_chunk *n = s->chunk_pool->next;
+        free(s->chunk_pool);
+        s->chunk_pool = n;
+    }
+    s->chunk_pool_len = 0;
+}
+
+static void chunk_push(struct http_conn *c, struct out_chunk *ch)
+{
+    if (c->out_tail)
+        c->out_tail->next = ch;
+    else
+        c->out_head = ch;
+    c->out_tail = ch;
+}
+
+int out_append(struct http_conn *c, const void *p, size_t n)
+{
+    const char *src = p;
+    if (c->dead)
+        return -EPIPE;
+    c->out_bytes += n;
+    while (n > 0) {
+        struct out_chunk *t = c->out_tail;
+        if (!t || t->kind != CH_MEM || t->len == t->cap) {
+            t = chunk_new(c->srv, n);
+            if (!t)
+                return -ENOMEM;
+            chunk_push(c, t);
+        }
+        size_t k = t->cap - t->len < n ? t->cap - t->len : n;
+        memcpy(t->data + t->len, src, k);
+        t->len += k;
+        src += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int out_append_ext(struct http_conn *c, void *p, size_t n, void (*free_fn)(void *))
+{
+    if (c->dead) {
+        if (free_fn)
+            free_fn(p);
+        return -EPIPE;
+    }
+    if (n < 4096) { /* small: a copy is cheaper than a separate iovec */
+        int rc = out_append(c, p, n);
+        if (free_fn)
+            free_fn(p);
+        return rc;
+    }
+    struct out_chunk *ch = malloc(sizeof(*ch));
+    if (!ch) {
+        if (free_fn)
+            free_fn(p);
+        return -ENOMEM;
+    }
+    memset(ch, 0, sizeof(*ch));
+    ch->kind = CH_EXT;
+    ch->ext = p;
+    ch->len = n;
+    ch->free_fn = free_fn;
+    ch->fd = -1;
+    ch->zc = c->srv->cfg->zc_threshold && n >= c->srv->cfg->zc_threshold;
+    c->out_bytes += n;
+    chunk_push(c, ch);
+    return 0;
+}
+
+int out_append_file(struct http_conn *c, int fd, off_t off, size_t len)
+{
+    if (c->dead) {
+        close(fd);
+        return -EPIPE;
+    }
+    if (len == 0) {
+        close(fd);
+        return 0;
+    }
+    struct out_chunk *ch = malloc(sizeof(*ch));
+    if (!ch) {
+        close(fd);
+        return -ENOMEM;
+    }
+    memset(ch, 0, sizeof(*ch));
+    ch->kind = CH_FILE;
+    ch->fd = fd;
+    ch->off = off;
+    ch->len = len;
+    chunk_push(c, ch);
+    return 0;
+}
+
+void out_free_all(struct http_conn *c)
+{
+    while (c->out_head) {
+        struct out_chunk *n = c->out_head->next;
+        chunk_release(c->srv, c->out_head);
+        c->out_head = n;
+    }
+    c->out_tail = NULL;
+    c->out_bytes = 0;
+}
+
+void out_flush_later(struct http_conn *c)
+{
+    if (c->in_flush || c->dead)
+        return;
+    c->in_flush = true;
+    c->flush_next = c->srv->flush_list;
+    c->srv->flush_list = c;
+}
+
+/* The queue drained: what the connection does next. */
+static void out_drained(struct http_conn *c)
+{
+    if (c->closing) {
+        if (c->peer_eof || c->raw || c->srv->cfg->linger_ms == 0)
+            conn_close(c);
+        else if (!c->lingering)
+            conn_linger(c);
+        return;
+    }
+    if (!c->ex.active && !c->raw)
+        conn_timer_set(c, http_parser_in_request(&c->parser) ? T_HEAD : T_IDLE);
+    else if (c->tkind == T_SEND)
+        conn_timer_set(c, T_NONE);
+}
+
+static void advance(struct http_conn *c, size_t n)
+{
+    while (n > 0 && c->out_head) {
+        struct out_chunk *h = c->out_head;
+        size_t k = h->len - h->sent < n ? h->len - h->sent : n;
+        h->sent += k;
+        n -= k;
+        if (h->kind != CH_FILE)
+            c->out_bytes -= k;
+        if (h->sent < h->len)
+            break;
+        if (h->zc) /* the kernel may still read it until the notification */
+            break;
+        c->out_head = h->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        chunk_release(c->srv, h);
+    }
+}
+
+static void send_cb(struct ring_op *op, int res, uint32_t flags)
+{
+    struct http_conn *c = (struct http_conn *)((char *)op - offsetof(struct http_conn, send_op));
+    bool zc_more = (flags & IORING_CQE_F_MORE) != 0;
+    if (flags & IORING_CQE_F_NOTIF) {
+        /* send_zc notification: the kernel is done with the head buffer */
+        c->zc_pending--;
+        struct out_chunk *h = c->out_head;
+        if (h && h->zc && h->sent == h->len && c->zc_pending == 0) {
+            c->out_head = h->next;
+            if (!c->out_head)
+                c->out_tail = NULL;
+            chunk_release(c->srv, h);
+        }
+        conn_op_done(c);
+        if (!c->dead && !c->sending)
+            out_flush(c);
+        return;
+    }
+    if (zc_more) {
+        c->zc_pending++;
+        c->inflight++; /* the notification still references the buffer */
+    }
+    c->sending = false;
+    if (c->dead) {
+        conn_op_done(c);
+        return;
+    }
+    if (res < 0) {
+        if (res == -EAGAIN || res == -EINTR) {
+            conn_op_done(c);
+            out_flush(c);
+            return;
+        }
+        conn_close(c);
+        conn_op_done(c);
+        return;
+    }
+    advance(c, (size_t)res);
+    if (c->tkind == T_SEND || c->tkind == T_NONE)
+        conn_timer_set(c, T_SEND);
+    conn_op_done(c);
+    out_flush(c);
+}
+
+static int pipe_get(struct http_conn *c)
+{
+    if (c->pipe[0] >= 0)
+        return 0;
+    if (pipe2(c->pipe, O_CLOEXEC) < 0)
+        return -errno;
+    if (c->srv->cfg->pipe_size)
+        fcntl(c->pipe[1], F_SETPIPE_SZ, (int)c->srv->cfg->pipe_size);
+    return 0;
+}
+
+static void splice_cb(struct ring_op *op, int res, uint32_t flags)
+{
+    struct http_conn *c = (struct http_conn *)((char *)op - offsetof(struct http_conn, splice_op));
+    c->sending = false;
+    if (c->dead) {
+        conn_op_done(c);
+        return;
+    }
+    struct out_chunk *h = c->out_head;
+    if (res <= 0 || !h || h->kind != CH_FILE) {
+        /* res == 0 from the file side: it shrank under us; the response can't be completed */
+        conn_close(c);
+        conn_op_done(c);
+        return;
+    }
+    if (!c->splice_to_sock) {
+        c->pipe_fill += (size_t)res;
+        h->read += (size_t)res;
+    } else {
+        c->pipe_fill -= (size_t)res;
+        advance(c, (size_t)res);
+        conn_timer_set(c, T_SEND);
+    }
+    conn_op_done(c);
+    out_flush(c);
+}
+
+static void submit_splice(struct http_conn *c, struct out_chunk *h)
+{
+    struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
+    if (c->pipe_fill > 0) {
+        c->splice_to_sock = true;
+        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, (unsigned)c->pipe_fill,
+                             SPLICE_F_MOVE | SPLICE_F_MORE);
+    } else {
+        size_t want = h->len - h->read;
+        size_t cap = c->srv->cfg->pipe_size ? c->srv->cfg->pipe_size : 65536;
+        if (want > cap)
+            want = cap;
+        c->splice_to_sock = false;
+        io_uring_prep_splice(sqe, h->fd, (int64_t)(h->off + (off_t)h->read), c->pipe[1], -1,
+                             (unsigned)want, SPLICE_F_MOVE);
+    }
+    ring_sqe_set_op(sqe, &c->splice_op);
+    c->sending = true;
+    c->inflight++;
+}
+
+static void submit_send(struct http_conn *c)
+{
+    struct out_chunk *h = c->out_head;
+    struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
+    if (h->kind == CH_EXT && h->zc) {
+        io_uring_prep_send_zc(sqe, c->fd, h->ext + h->sent, h->len - h->sent, MSG_NOSIGNAL, 0);
+    } else {
+        unsigned n = 0;
+        for (struct out_chunk *ch = h; ch && n < HTTP_IOV_MAX && ch->kind != CH_FILE && !ch->zc;
+             ch = ch->next) {
+            char *base = ch->kind == CH_MEM ? ch->data : ch->ext;
+            c->iov[n].iov_base = base + ch->sent;
+            c->iov[n].iov_len = ch->len - ch->sent;
+            n++;
+        }
+        memset(&c->msg, 0, sizeof(c->msg));
+        c->msg.msg_iov = c->iov;
+        c->msg.msg_iovlen = n;
+        /* More is coming (a file body) → let TCP merge it with these headers. */
+        int more = 0;
+        struct out_chunk *last = h;
+        for (unsigned i = 1; i < n; i++)
+            last = last->next;
+        if (last->next && last->next->kind == CH_FILE)
+            more = MSG_MORE;
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | more);
+    }
+    ring_sqe_set_op(sqe, &c->send_op);
+    c->sending = true;
+    c->inflight++;
+}
+
+void out_flush(struct http_conn *c)
+{
+    if (c->dead || c->sending)
+        return;
+    struct out_chunk *h = c->out_head;
+    while (h && h->sent == h->len && !h->zc) { /* e.g. an empty chunk */
+        c->out_head = h->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        chunk_release(c->srv, h);
+        h = c->out_head;
+    }
+    if (!h) {
+        if (c->zc_pending == 0)
+            out_drained(c);
+        return;
+    }
+    if (h->zc && h->sent == h->len)
+        return; /* wait for its notification */
+    if (c->send_op.cb == NULL) {
+        c->send_op.cb = send_cb;
+        c->splice_op.cb = splice_cb;
+    }
+    if (h->kind == CH_FILE) {
+        if (pipe_get(c) < 0) {
+            conn_close(c);
+            return;
+        }
+        submit_splice(c, h);
+    } else {
+        submit_send(c);
+    }
+}

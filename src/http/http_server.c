@@ -1,0 +1,509 @@
+/* http_server — connections of one reactor: accept, receive, parse, dispatch, timers, close.
+ *
+ * A connection is one struct http_conn. Its ring operations (multishot recv, send/splice) and
+ * an exchange owned by a handler each hold an in-flight reference; the struct is freed only at
+ * the start of the next loop iteration after the count reaches zero, so no callback in the
+ * current batch can touch freed memory (redis frees clients the same way). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "http/http_internal.h"
+
+static void accept_arm(struct http_server *s);
+static void recv_arm(struct http_conn *c);
+static void conn_parse(struct http_conn *c, const char *data, size_t len);
+
+const char *http_date(struct http_server *s)
+{
+    time_t now = time(NULL);
+    if ((uint64_t)now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = (uint64_t)now;
+    }
+    return s->date;
+}
+
+/* --- lifecycle --------------------------------------------------------------------------- */
+
+static void conn_free(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    out_free_all(c);
+    http_parser_free(&c->parser);
+    buf_free(&c->pending);
+    buf_free(&c->ex.headers);
+    free(c->ex.file_path);
+    if (c->pipe[0] >= 0) {
+        close(c->pipe[0]);
+        close(c->pipe[1]);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    free(c);
+}
+
+void conn_op_done(struct http_conn *c)
+{
+    c->inflight--;
+    if (c->dead && c->inflight == 0) {
+        c->flush_next = c->srv->free_list;
+        c->srv->free_list = c;
+    }
+}
+
+void conn_close(struct http_conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    ring_timer_cancel(c->srv->ring, &c->timer);
+    if (c->ex.active && c->ex.abort_cb)
+        c->ex.abort_cb(&c->ex, c->ex.abort_arg);
+    if (c->raw && c->up_ops && c->up_ops->on_close)
+        c->up_ops->on_close(c->up_ctx);
+    /* Cancel everything still pending on the socket, then close it; HARDLINK so the close runs
+     * even when there was nothing to cancel. */
+    struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
+    io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+    sqe->flags |= IOSQE_IO_HARDLINK;
+    ring_sqe_set_op(sqe, NULL);
+    sqe = ring_sqe(c->srv->ring);
+    io_uring_prep_close(sqe, c->fd);
+    ring_sqe_set_op(sqe, NULL);
+    if (c->inflight == 0) {
+        c->flush_next = c->srv->free_list;
+        c->srv->free_list = c;
+    }
+}
+
+void conn_linger(struct http_conn *c)
+{
+    /* Send FIN but keep reading for a moment: closing with unread input would make the kernel
+     * send RST, which can destroy the error response before the client reads it. */
+    shutdown(c->fd, SHUT_WR);
+    c->lingering = true;
+    buf_reset(&c->pending, 0);
+    conn_timer_set(c, T_LINGER);
+    if (c->recv_paused) {
+        c->recv_paused = false;
+        recv_arm(c);
+    }
+}
+
+/* --- timers ------------------------------------------------------------------------------ */
+
+static void timer_cb(struct ring_timer *t)
+{
+    struct http_conn *c = (struct http_conn *)((char *)t - offsetof(struct http_conn, timer));
+    enum timer_kind k = c->tkind;
+    c->tkind = T_NONE;
+    if ((k == T_HEAD || k == T_BODY) && !c->ex.active && out_empty(c)) {
+        c->closing = true;
+        exchange_reset(&c->ex);
+        c->ex.active = true;
+        c->inflight++;
+        http_respond_error(&c->ex, 408, "REQUEST_TIMEOUT",
+                           k == T_HEAD ? "request headers not received in time"
+                                       : "request body not received in time");
+        return;
+    }
+    conn_close(c);
+}
+
+void conn_timer_set(struct http_conn *c, enum timer_kind k)
+{
+    const struct http_server_config *cfg = c->srv->cfg;
+    uint32_t ms = 0;
+    switch (k) {
+    case T_HEAD: ms = cfg->header_timeout_ms; break;
+    case T_BODY: ms = cfg->body_timeout_ms; break;
+    case T_IDLE: ms = cfg->idle_timeout_ms; break;
+    case T_SEND: ms = cfg->send_timeout_ms; break;
+    case T_LINGER: ms = cfg->linger_ms; break;
+    case T_NONE: break;
+    }
+    if (k == T_NONE || c->dead) {
+        ring_timer_cancel(c->srv->ring, &c->timer);
+        c->tkind = T_NONE;
+        return;
+    }
+    if (c->tkind == k && k != T_SEND)
+        return; /* keep the original deadline: a slow trickle must not extend it */
+    c->tkind = k;
+    if (ring_timer_arm(c->srv->ring, &c->timer, ms) < 0)
+        conn_close(c);
+}
+
+/* --- receive ----------------------------------------------------------------------------- */
+
+static void recv_arm(struct http_conn *c)
+{
+    if (c->recv_armed || c->dead || c->recv_paused)
+        return;
+    struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RING_BGID;
+    ring_sqe_set_op(sqe, &c->recv_op);
+    c->recv_armed = true;
+    c->inflight++;
+}
+
+static void conn_input(struct http_conn *c, const char *data, size_t len)
+{
+    if (c->lingering)
+        return; /* drained and dropped */
+    if (c->raw) {
+        c->up_ops->on_data(c->up_ctx, data, len);
+        return;
+    }
+    if (c->ex.active || c->pending.len > 0 || c->out_bytes > c->srv->cfg->max_out_bytes) {
+        if (buf_append(&c->pending, data, len) < 0) {
+            /* The client keeps sending while we can't take more: stop reading for now. */
+            c->recv_paused = true;
+            return;
+        }
+        if (!c->ex.active && c->out_bytes <= c->srv->cfg->max_out_bytes)
+            conn_parse(c, NULL, 0);
+        return;
+    }
+    conn_parse(c, data, len);
+}
+
+static void recv_cb(struct ring_op *op, int res, uint32_t flags)
+{
+    struct http_conn *c = (struct http_conn *)((char *)op - offsetof(struct http_conn, recv_op));
+    struct http_server *s = c->srv;
+    bool more = (flags & IORING_CQE_F_MORE) != 0;
+    if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+        unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+        if (!c->dead)
+            conn_input(c, ring_buf(s->ring, bid), (size_t)res);
+        ring_buf_recycle(s->ring, bid);
+    }
+    if (!more) {
+        c->recv_armed = false;
+        if (!c->dead) {
+            if (res == 0) {
+                c->peer_eof = true;
+                if (c->lingering || c->raw || (!c->ex.active && out_empty(c)))
+                    conn_close(c);
+                else
+                    c->closing = true;
+            } else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
+                conn_close(c);
+            } else {
+                recv_arm(c); /* buffers ran out, or the kernel ended the multishot */
+            }
+        }
+        conn_op_done(c);
+    }
+}
+
+/* --- parse and dispatch ------------------------------------------------------------------ */
+
+static void dispatch(struct http_conn *c)
+{
+    struct http_exchange *ex = &c->ex;
+    const struct http_request *r = &c->parser.req;
+    exchange_reset(ex);
+    ex->active = true;
+    ex->head = r->method == HTTP_HEAD;
+    ex->close_after = !r->keep_alive || c->srv->shutting_down;
+    c->inflight++;
+    conn_timer_set(c, T_NONE);
+    struct http_match *m = &ex->match;
+    enum http_match_result mr =
+        http_router_match(c->srv->router, r->method, r->path, r->path_len, m);
+    if (mr == HTTP_MATCH_OK) {
+        m->route->fn(ex, m->route->arg);
+    } else if (mr == HTTP_MATCH_METHOD) {
+        http_add_header(ex, "Allow", m->allow);
+        if (r->method == HTTP_OPTIONS)
+            http_respond(ex, 204, NULL, NULL, 0);
+        else
+            http_respond_error(ex, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here; use %s",
+                               r->method_name, m->allow);
+    } else {
+        http_respond_error(ex, 404, "NOT_FOUND", "no route for this path");
+    }
+}
+
+static void parse_error(struct http_conn *c)
+{
+    struct http_parser *p = &c->parser;
+    struct http_exchange *ex = &c->ex;
+    exchange_reset(ex);
+    ex->active = true;
+    ex->close_after = true;
+    c->inflight++;
+    c->closing = true;
+    http_respond_error(ex, p->err_status, p->err_code, "%s", p->err_msg);
+}
+
+/* Feeds data (or, with data == NULL, the pending buffer) to the parser and runs every request
+ * that completes, until one needs an asynchronous answer or the input runs out. */
+static void conn_parse(struct http_conn *c, const char *data, size_t len)
+{
+    bool from_pending = data == NULL;
+    c->in_parse = true;
+    for (;;) {
+        if (from_pending) {
+            data = c->pending.data;
+            len = c->pending.len;
+        }
+        if (c->dead || c->closing || c->ex.active || c->raw ||
+            c->out_bytes > c->srv->cfg->max_out_bytes)
+            break;
+        size_t used = 0;
+        enum http_parse_status st = http_parser_feed(&c->parser, data, len, &used);
+        if (from_pending)
+            buf_consume(&c->pending, used);
+        else {
+            data += used;
+            len -= used;
+        }
+        if (st == HTTP_PARSE_MORE) {
+            if (!c->parser.headers_done && http_parser_in_request(&c->parser))
+                conn_timer_set(c, T_HEAD);
+            else if (c->parser.headers_done)
+                conn_timer_set(c, T_BODY);
+            break;
+        }
+        if (st == HTTP_PARSE_CONTINUE) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            out_append(c, cont, sizeof(cont) - 1);
+            out_flush_later(c);
+            continue;
+        }
+        if (st == HTTP_PARSE_ERROR) {
+            parse_error(c);
+            break;
+        }
+        dispatch(c); /* DONE or UPGRADE */
+        if (c->raw && !from_pending && len > 0)
+            c->up_ops->on_data(c->up_ctx, data, len);
+        if (c->raw && from_pending && c->pending.len > 0) {
+            c->up_ops->on_data(c->up_ctx, c->pending.data, c->pending.len);
+            buf_consume(&c->pending, c->pending.len);
+        }
+        if (!from_pending && len == 0)
+            break;
+    }
+    c->in_parse = false;
+    if (!from_pending && len > 0 && !c->dead && !c->raw) {
+        if (buf_append(&c->pending, data, len) < 0)
+            c->recv_paused = true;
+    }
+}
+
+void conn_exchange_done(struct http_conn *c)
+{
+    struct http_exchange *ex = &c->ex;
+    ex->active = false;
+    if (ex->close_after)
+        c->closing = true;
+    if (!c->raw)
+        http_parser_next(&c->parser);
+    out_flush_later(c);
+    conn_op_done(c);
+    if (c->dead || c->in_parse)
+        return;
+    if (c->closing)
+        return;
+    if (c->pending.len > 0)
+        conn_parse(c, NULL, 0);
+    if (c->recv_paused && c->pending.len == 0) {
+        c->recv_paused = false;
+        recv_arm(c);
+    }
+}
+
+/* --- accept -------------------------------------------------------------------------------- */
+
+static void peer_name(struct http_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    c->peer[0] = '\0';
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    char host[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
+}
+
+static void conn_new(struct http_server *s, int fd)
+{
+    if (s->nconns >= s->cfg->max_conns || s->shutting_down) {
+        close(fd);
+        return;
+    }
+    struct http_conn *c = calloc(1, sizeof(*c));
+    if (!c || http_parser_init(&c->parser, &s->cfg->limits) < 0) {
+        if (c)
+            http_parser_free(&c->parser);
+        free(c);
+        close(fd);
+        return;
+    }
+    c->srv = s;
+    c->fd = fd;
+    c->pipe[0] = c->pipe[1] = -1;
+    c->recv_op.cb = recv_cb;
+    c->timer.cb = timer_cb;
+    c->ex.conn = c;
+    buf_init(&c->pending, s->cfg->limits.max_url + s->cfg->limits.max_header_bytes + 65536);
+    buf_init(&c->ex.headers, 8192);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    peer_name(c);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    recv_arm(c);
+    conn_timer_set(c, T_HEAD);
+}
+
+static void accept_cb(struct ring_op *op, int res, uint32_t flags)
+{
+    struct http_server *s = (struct http_server *)((char *)op -
+                                                   offsetof(struct http_server, accept_op));
+    if (res >= 0)
+        conn_new(s, res);
+    else if (res != -ECANCELED)
+        LOG(s->log, LOG_WARN, "accept failed", "\"error\":\"%s\"", strerror(-res));
+    if (!(flags & IORING_CQE_F_MORE)) {
+        s->accepting = false;
+        if (!s->shutting_down)
+            accept_arm(s);
+    }
+}
+
+static void accept_arm(struct http_server *s)
+{
+    struct io_uring_sqe *sqe = ring_sqe(s->ring);
+    io_uring_prep_multishot_accept(sqe, s->lfd, NULL, NULL, SOCK_CLOEXEC);
+    ring_sqe_set_op(sqe, &s->accept_op);
+    s->accepting = true;
+}
+
+/* --- the before-wait hook: flush queued output, free dead connections ---------------------- */
+
+static void hook_cb(struct ring *r, struct ring_hook *h)
+{
+    struct http_server *s = (struct http_server *)((char *)h - offsetof(struct http_server, hook));
+    while (s->flush_list) {
+        struct http_conn *c = s->flush_list;
+        s->flush_list = c->flush_next;
+        c->in_flush = false;
+        if (!c->dead)
+            out_flush(c);
+    }
+    while (s->free_list) {
+        struct http_conn *c = s->free_list;
+        s->free_list = c->flush_next;
+        conn_free(c);
+    }
+    if (s->log->len)
+        log_flush(s->log);
+}
+
+int http_server_new(struct http_server **out, struct ring *r, struct logger *log,
+                    const struct http_server_config *cfg, const struct http_router *router,
+                    int listen_fd, void *app)
+{
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->ring = r;
+    s->log = log;
+    s->cfg = cfg;
+    s->router = router;
+    s->app = app;
+    s->lfd = listen_fd;
+    s->accept_op.cb = accept_cb;
+    s->hook.cb = hook_cb;
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+        rnd = ring_clock_ns();
+    snprintf(s->id_prefix, sizeof(s->id_prefix), "%012llx%02x",
+             (unsigned long long)(rnd & 0xffffffffffffull), (unsigned)(r->id & 0xff));
+    ring_hook_add(r, &s->hook);
+    accept_arm(s);
+    *out = s;
+    return 0;
+}
+
+static void shutdown_timer_cb(struct ring_timer *t)
+{
+    struct http_server *s =
+        (struct http_server *)((char *)t - offsetof(struct http_server, shutdown_timer));
+    for (struct http_conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+}
+
+void http_server_shutdown(struct http_server *s)
+{
+    if (s->shutting_down)
+        return;
+    s->shutting_down = true;
+    if (s->accepting) {
+        struct io_uring_sqe *sqe = ring_sqe(s->ring);
+        io_uring_prep_cancel(sqe, &s->accept_op, 0);
+        ring_sqe_set_op(sqe, NULL);
+    }
+    for (struct http_conn *c = s->conns; c; c = c->next) {
+        bool busy = c->ex.active || !out_empty(c) || http_parser_in_request(&c->parser);
+        if (!busy || c->raw)
+            conn_close(c);
+        else
+            c->ex.close_after = true;
+    }
+    s->shutdown_timer.cb = shutdown_timer_cb;
+    ring_timer_arm(s->ring, &s->shutdown_timer, s->cfg->shutdown_timeout_ms);
+}
+
+bool http_server_drained(const struct http_server *s)
+{
+    return s->nconns == 0;
+}
+
+size_t http_server_conn_count(const struct http_server *s)
+{
+    return s->nconns;
+}
+
+void http_server_free(struct http_server *s)
+{
+    while (s->conns)
+        conn_free(s->conns);
+    out_pool_free(s);
+    ring_timer_cancel(s->ring, &s->shutdown_timer);
+    free(s);
+}
