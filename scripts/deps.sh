@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what comfygate needs from Debian (bookworm) packages. Idempotent: apt-get runs only
+# when something is missing. Usage: scripts/deps.sh [run|test|bench]
+set -euo pipefail
+what=${1:-run}
+pkgs=(gcc meson ninja-build pkg-config liburing-dev libcurl4-openssl-dev libsqlite3-dev
+      libbearssl-dev libwslay-dev node-llhttp libjansson-dev zlib1g-dev)
+case "$what" in
+  test)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev curl) ;;
+  bench) pkgs+=(nginx-light wrk curl) ;;
+esac
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "comfygate: missing Debian packages: ${missing[*]} (run as root or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "comfygate: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
