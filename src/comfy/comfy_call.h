@@ -1,0 +1,62 @@
+/* comfy_call — one asynchronous HTTP request to a ComfyUI backend, on the reactor's
+ * ring_curl multi handle.
+ *
+ * A call owns its easy handle, request body and a bounded response buffer; or, for
+ * downloads, streams the body into a file_sink with back-pressure (the transfer pauses while
+ * the sink's buffers are all being written). The callback gets a negative errno for
+ * transport failures (-ECONNREFUSED, -ETIMEDOUT, -EFBIG for a body over its limit, -EIO),
+ * otherwise 0 and the HTTP status. */
+#ifndef COMFYGATE_COMFY_CALL_H
+#define COMFYGATE_COMFY_CALL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "ring/ring_curl.h"
+#include "store/file_sink.h"
+
+struct comfy_call;
+typedef void (*comfy_call_cb)(struct comfy_call *c, int err, long status);
+
+struct comfy_call {
+    struct ring_curl_xfer x;
+    struct ring_curl *rc;
+    struct buf resp;
+    struct curl_slist *hdrs;
+    char *body;
+    curl_mime *mime;
+    struct file_sink *sink;
+    bool paused;
+    bool sink_full;
+    comfy_call_cb cb;
+    void *ctx;
+};
+
+struct comfy_call_opts {
+    uint32_t timeout_ms;         /* whole transfer; 0: none */
+    uint32_t connect_timeout_ms; /* 0: 5000 */
+    size_t max_response;         /* bytes kept in c->resp */
+};
+
+/* method "GET"/"POST"; json may be NULL (no body) for POST. The url is copied by curl. */
+int comfy_call_json(struct comfy_call *c, struct ring_curl *rc, const char *method,
+                    const char *url, const char *json, const struct comfy_call_opts *o,
+                    comfy_call_cb cb, void *ctx);
+/* POST multipart to /upload/image or /upload/mask: field "image" from the file at path (or
+ * data/len when path is NULL), plus the given text fields (NULL-terminated name/value pairs). */
+int comfy_call_upload(struct comfy_call *c, struct ring_curl *rc, const char *url,
+                      const char *filename, const char *path, const void *data, size_t len,
+                      const char *const *fields, const struct comfy_call_opts *o,
+                      comfy_call_cb cb, void *ctx);
+/* GET url streaming a 2xx body into sink (already opened); other statuses are kept in resp. */
+int comfy_call_download(struct comfy_call *c, struct ring_curl *rc, const char *url,
+                        struct file_sink *sink, const struct comfy_call_opts *o,
+                        comfy_call_cb cb, void *ctx);
+/* Stops the call; its callback will not run. Safe on an idle call. */
+void comfy_call_cancel(struct comfy_call *c);
+/* Frees the buffers of a finished call (the response body too). */
+void comfy_call_release(struct comfy_call *c);
+
+#endif
