@@ -54,13 +54,45 @@ static void stop_cb(struct ring *r, struct ring_msg *m)
 {
     struct reactor *re = r->user;
     http_server_shutdown(re->http);
+    if (re->id == FLEET_REACTOR && re->gw->fleet)
+        comfy_fleet_stop(re->gw->fleet);
     ring_stop(r);
 }
 
 static bool reactor_done(struct ring *r)
 {
     struct reactor *re = r->user;
+    if (re->id == FLEET_REACTOR && re->gw->fleet && !comfy_fleet_idle(re->gw->fleet))
+        return false;
     return http_server_drained(re->http);
+}
+
+/* The fleet and its curl multi handle live on one reactor; see gateway.h. */
+static int fleet_start(struct reactor *re)
+{
+    struct gateway *gw = re->gw;
+    if (!gw->nspecs)
+        return 0;
+    gw->fleet = calloc(1, sizeof(*gw->fleet));
+    if (!gw->fleet)
+        return -ENOMEM;
+    int rc = comfy_fleet_init(gw->fleet, &re->ring, gw->specs, gw->nspecs, &gw->bcfg,
+                              gw->cfg->comfyui_cold_penalty_ms);
+    if (rc < 0)
+        return rc;
+    comfy_fleet_start(gw->fleet);
+    LOG(&re->log, LOG_INFO, "fleet started", "\"backends\":%zu", gw->nspecs);
+    return 0;
+}
+
+static void fleet_free(struct reactor *re)
+{
+    struct gateway *gw = re->gw;
+    if (re->id != FLEET_REACTOR || !gw->fleet)
+        return;
+    comfy_fleet_fini(gw->fleet);
+    free(gw->fleet);
+    gw->fleet = NULL;
 }
 
 static void *reactor_main(void *arg)
@@ -81,6 +113,8 @@ static void *reactor_main(void *arg)
         re->start_rc = http_server_new(&re->http, &re->ring, &re->log, &gw->hcfg, &gw->router,
                                        re->lfd, gw);
     }
+    if (re->start_rc == 0 && re->id == FLEET_REACTOR)
+        re->start_rc = fleet_start(re);
     if (re->start_rc < 0) {
         LOG(&re->log, LOG_ERROR, "reactor failed to start", "\"error\":\"%s\"",
             strerror(-re->start_rc));
@@ -94,6 +128,7 @@ static void *reactor_main(void *arg)
     if (rc2 < 0)
         LOG(&re->log, LOG_ERROR, "reactor loop failed", "\"error\":\"%s\"", strerror(-rc2));
     http_server_free(re->http);
+    fleet_free(re);
     log_flush(&re->log);
     close(re->lfd);
     ring_fini(&re->ring);
@@ -175,6 +210,33 @@ static void wait_for_signal(struct gateway *gw, const sigset_t *set)
         ring_post(&gw->reactors[i].ring, &gw->reactors[i].stop_msg);
 }
 
+static int backends_from(struct gateway *gw)
+{
+    const struct config *cfg = gw->cfg;
+    const char *list = cfg->comfyui_urls[0] ? cfg->comfyui_urls : cfg->comfyui_url;
+    struct comfy_backend_config *b = &gw->bcfg;
+    comfy_backend_config_defaults(b);
+    b->probe_interval_ms = cfg->comfyui_probe_interval_ms;
+    b->poll_ms = cfg->comfyui_poll_ms;
+    b->ws_ping_ms = cfg->comfyui_ws_ping_ms;
+    b->ws_silence_ms = cfg->comfyui_ws_silence_ms;
+    b->request_timeout_ms = cfg->comfyui_request_timeout_ms;
+    if (!list[0])
+        return 0;
+    gw->specs = calloc(COMFY_MAX_BACKENDS, sizeof(*gw->specs));
+    if (!gw->specs)
+        return -1;
+    char err[256];
+    int n = comfy_backend_specs_parse(list, gw->specs, COMFY_MAX_BACKENDS, err, sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "comfygate: %s: %s\n", cfg->comfyui_urls[0] ? "COMFYUI_URLS" : "COMFYUI_URL",
+                err);
+        return -1;
+    }
+    gw->nspecs = (size_t)n;
+    return 0;
+}
+
 int gateway_run(const struct config *cfg)
 {
     struct gateway gw;
@@ -187,6 +249,8 @@ int gateway_run(const struct config *cfg)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     gw.nreactors = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
     http_config_from(&gw.hcfg, cfg, gw.nreactors);
+    if (backends_from(&gw) < 0)
+        return 2;
     http_router_init(&gw.router);
     if (api_register(&gw) < 0)
         return 2;
@@ -199,6 +263,8 @@ int gateway_run(const struct config *cfg)
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every reactor thread */
     sigdelset(&set, SIGPIPE);
 
+    /* libcurl's global state must be set up before any thread uses it. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     gw.reactors = calloc(gw.nreactors, sizeof(*gw.reactors));
     if (!gw.reactors || start_reactors(&gw) < 0) {
         fprintf(stderr, "comfygate: failed to start\n");
@@ -216,5 +282,7 @@ int gateway_run(const struct config *cfg)
     api_unregister(&gw);
     http_router_free(&gw.router);
     free(gw.reactors);
+    free(gw.specs);
+    curl_global_cleanup();
     return 0;
 }

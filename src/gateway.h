@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "comfy/comfy_fleet.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "http/http_router.h"
@@ -39,8 +40,15 @@ struct gateway {
     unsigned port;
     atomic_bool stopping;
     atomic_uint running;
+    /* ComfyUI backends: the fleet lives on reactor 0 (FLEET_REACTOR) */
+    struct comfy_backend_spec *specs;
+    size_t nspecs;
+    struct comfy_backend_config bcfg;
+    struct comfy_fleet *fleet;
     struct logger log; /* main thread */
 };
+
+#define FLEET_REACTOR 0
 
 /* Runs the gateway until SIGTERM/SIGINT; returns the process exit code. */
 int gateway_run(const struct config *cfg);

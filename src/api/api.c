@@ -7,7 +7,9 @@
 
 int api_register(struct gateway *gw)
 {
-    return api_system_register(gw);
+    if (api_system_register(gw) < 0 || api_backends_register(gw) < 0)
+        return -1;
+    return 0;
 }
 
 void api_unregister(struct gateway *gw)

@@ -9,5 +9,7 @@ void api_unregister(struct gateway *gw);
 
 /* api_system.c: /health, /ready, /static/... */
 int api_system_register(struct gateway *gw);
+/* api_backends.c: GET /backends (the fleet's per-backend state) */
+int api_backends_register(struct gateway *gw);
 
 #endif

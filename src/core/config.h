@@ -36,6 +36,16 @@ struct config {
     uint32_t recv_buffers;
     uint32_t recv_buffer_size;
     char static_dir[1024];
+    char comfyui_url[1024];
+    char comfyui_urls[8192];
+    uint32_t comfyui_timeout_ms;
+    uint32_t comfyui_probe_interval_ms;
+    uint32_t comfyui_poll_ms;
+    uint32_t comfyui_ws_ping_ms;
+    uint32_t comfyui_ws_silence_ms;
+    uint32_t comfyui_request_timeout_ms;
+    uint32_t comfyui_cold_penalty_ms;
+    uint32_t comfyui_max_attempts;
 };
 
 /* Loads defaults, then KEY=VALUE lines of env_file (if it exists; variables already in the

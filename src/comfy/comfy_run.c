@@ -1,0 +1,220 @@
+/* comfy_run — see comfy_run.h. */
+#include "comfy/comfy_run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+static void route(struct comfy_run *r);
+
+void comfy_uuid4(char out[37])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+        uint64_t t = ring_clock_ns();
+        for (int i = 0; i < 16; i++)
+            b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 37);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+static void run_finish(struct comfy_run *r, enum comfy_err err, const char *msg)
+{
+    if (r->done)
+        return;
+    r->done = true;
+    ring_timer_cancel(r->fleet->ring, &r->timer);
+    r->err = err;
+    if (msg)
+        snprintf(r->message, sizeof(r->message), "%s", msg);
+    r->ops->on_done(r);
+}
+
+static void att_state(struct comfy_attempt *a)
+{
+    struct comfy_run *r = a->ctx;
+    if (r->ops->on_state)
+        r->ops->on_state(r);
+}
+
+static void att_output(struct comfy_attempt *a, const struct comfy_output *o)
+{
+    struct comfy_run *r = a->ctx;
+    if (r->ops->on_output)
+        r->ops->on_output(r, o);
+}
+
+static void record_end(struct comfy_run *r, const struct comfy_attempt *a)
+{
+    if (r->nrecs == 0)
+        return;
+    struct comfy_run_record *rec = &r->recs[r->nrecs - 1];
+    rec->err = a->err;
+    snprintf(rec->message, sizeof(rec->message), "%s", a->err_msg);
+    rec->ended_ns = a->finished_ns;
+}
+
+static void retry_later(struct comfy_run *r)
+{
+    uint32_t ms = r->backoff;
+    r->backoff = r->backoff * 2 > 10000 ? 10000 : r->backoff * 2;
+    ring_timer_arm(r->fleet->ring, &r->timer, ms);
+}
+
+static void att_done(struct comfy_attempt *a)
+{
+    struct comfy_run *r = a->ctx;
+    record_end(r, a);
+    enum comfy_err err = a->err;
+    enum comfy_retry rule = comfy_err_retry(err);
+    int be = a->be->idx;
+    if (err == COMFY_OK || r->canceled || rule == COMFY_RETRY_NEVER || r->tries >= r->p.max_attempts ||
+        (rule == COMFY_RETRY_AFTER_FREE && r->oom_retried)) {
+        snprintf(r->err_node, sizeof(r->err_node), "%s", a->err_node);
+        snprintf(r->err_class, sizeof(r->err_class), "%s", a->err_class);
+        if (a->node_errors)
+            r->node_errors = json_incref(a->node_errors);
+        /* outputs stay in the attempt until comfy_run_free */
+        run_finish(r, r->canceled && err != COMFY_OK ? COMFY_INTERRUPTED : err, a->err_msg);
+        return;
+    }
+    if (rule == COMFY_RETRY_AFTER_FREE)
+        r->oom_retried = true; /* the attempt already asked that backend to /free */
+    else
+        r->exclude[be] = true;
+    comfy_attempt_free(&r->att);
+    r->att_live = false;
+    retry_later(r);
+}
+
+static const struct comfy_attempt_ops att_ops = {
+    .on_state = att_state,
+    .on_output = att_output,
+    .on_done = att_done,
+};
+
+static void start_on(struct comfy_run *r, struct comfy_backend *b)
+{
+    char pid[37];
+    comfy_uuid4(pid);
+    struct comfy_attempt_params ap = {
+        .graph = r->p.graph,
+        .prompt_id = pid,
+        .out_dirfd = r->p.out_dirfd,
+        .upload_subfolder = r->p.upload_subfolder,
+        .inputs = r->p.inputs,
+        .ninputs = r->p.ninputs,
+        .timeout_ms = r->p.timeout_ms,
+        .max_output_bytes = r->p.max_output_bytes,
+    };
+    r->tries++;
+    if (r->nrecs < COMFY_RUN_MAX_RECORDS) {
+        struct comfy_run_record *rec = &r->recs[r->nrecs++];
+        memset(rec, 0, sizeof(*rec));
+        rec->backend = b->idx;
+        snprintf(rec->prompt_id, sizeof(rec->prompt_id), "%s", pid);
+        rec->started_ns = r->fleet->ring->now_ns;
+    }
+    r->att_live = true;
+    if (comfy_attempt_start(&r->att, b, &ap, &att_ops, r) < 0) {
+        r->att_live = false;
+        run_finish(r, COMFY_VALIDATION, "the graph is not a JSON object");
+    }
+}
+
+static void route(struct comfy_run *r)
+{
+    if (r->done)
+        return;
+    if (r->canceled)
+        return run_finish(r, COMFY_INTERRUPTED, "canceled");
+    struct comfy_backend *b = NULL;
+    char why[256];
+    enum comfy_route rr = comfy_fleet_route(r->fleet, r->p.graph, r->exclude, &b, why, sizeof(why));
+    if (rr == COMFY_ROUTE_OK) {
+        r->wait_since_ns = 0;
+        return start_on(r, b);
+    }
+    if (rr == COMFY_ROUTE_UNSUPPORTED)
+        return run_finish(r, COMFY_VALIDATION, why);
+    if (rr == COMFY_ROUTE_NO_BACKEND && r->tries > 0) {
+        /* every backend that could run it has failed it: start over with all of them */
+        bool any = false;
+        for (size_t i = 0; i < r->fleet->n; i++)
+            any |= r->exclude[i];
+        if (any) {
+            memset(r->exclude, 0, r->fleet->n * sizeof(bool));
+            ring_timer_arm(r->fleet->ring, &r->timer, r->backoff);
+            return;
+        }
+    }
+    uint64_t now = r->fleet->ring->now_ns;
+    if (!r->wait_since_ns)
+        r->wait_since_ns = now;
+    if (now - r->wait_since_ns >= (uint64_t)r->p.route_timeout_ms * 1000000ull)
+        return run_finish(r, COMFY_UNREACHABLE, why);
+    ring_timer_arm(r->fleet->ring, &r->timer, 50);
+}
+
+static void timer_cb(struct ring_timer *t)
+{
+    struct comfy_run *r = (struct comfy_run *)((char *)t - offsetof(struct comfy_run, timer));
+    route(r);
+}
+
+int comfy_run_start(struct comfy_run *r, struct comfy_fleet *f, const struct comfy_run_params *p,
+                    const struct comfy_run_ops *ops, void *ctx)
+{
+    memset(r, 0, sizeof(*r));
+    if (!json_is_object(p->graph))
+        return -EINVAL;
+    r->fleet = f;
+    r->ops = ops;
+    r->ctx = ctx;
+    r->p = *p;
+    r->p.graph = json_incref(p->graph);
+    if (!r->p.max_attempts)
+        r->p.max_attempts = 3;
+    if (!r->p.backoff_ms)
+        r->p.backoff_ms = 200;
+    if (!r->p.route_timeout_ms)
+        r->p.route_timeout_ms = 30000;
+    r->backoff = r->p.backoff_ms;
+    r->exclude = calloc(f->n, sizeof(bool));
+    if (!r->exclude)
+        return -ENOMEM;
+    r->timer.cb = timer_cb;
+    route(r);
+    return 0;
+}
+
+void comfy_run_cancel(struct comfy_run *r)
+{
+    if (r->done || r->canceled)
+        return;
+    r->canceled = true;
+    if (r->att_live && r->att.state != CA_DONE)
+        comfy_attempt_cancel(&r->att);
+    else
+        run_finish(r, COMFY_INTERRUPTED, "canceled");
+}
+
+void comfy_run_free(struct comfy_run *r)
+{
+    ring_timer_cancel(r->fleet->ring, &r->timer);
+    if (r->att_live)
+        comfy_attempt_free(&r->att);
+    r->att_live = false;
+    json_decref(r->p.graph);
+    r->p.graph = NULL;
+    json_decref(r->node_errors);
+    r->node_errors = NULL;
+    free(r->exclude);
+    r->exclude = NULL;
+}

@@ -1,0 +1,57 @@
+/* store_schema — see store_schema.h. Times are Unix milliseconds. */
+#include "store/store_schema.h"
+
+static const struct store_migration migrations[] = {
+    {1, "CREATE TABLE workflows ("
+        "  id TEXT NOT NULL, version INTEGER NOT NULL, hash TEXT NOT NULL,"
+        "  name TEXT, description TEXT, template TEXT NOT NULL, schema TEXT NOT NULL,"
+        "  created_by TEXT, created_at INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,"
+        "  bundled INTEGER NOT NULL DEFAULT 0,"
+        "  PRIMARY KEY (id, version));"
+        "CREATE TABLE jobs ("
+        "  id TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+        "  workflow_id TEXT, workflow_version INTEGER, workflow_hash TEXT,"
+        "  inputs TEXT, params TEXT, metadata TEXT, graph TEXT,"
+        "  priority INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL,"
+        "  status TEXT NOT NULL, cache_hit INTEGER NOT NULL DEFAULT 0,"
+        "  cache_of TEXT, cache_key TEXT,"
+        "  attempts INTEGER NOT NULL DEFAULT 0, backend TEXT, prompt_id TEXT, progress TEXT,"
+        "  error_code TEXT, error_message TEXT, error_node TEXT, error_class TEXT,"
+        "  node_errors TEXT, callback_url TEXT,"
+        "  created_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
+        "  updated_at INTEGER NOT NULL);"
+        "CREATE INDEX jobs_queue ON jobs(status, priority DESC, seq);"
+        "CREATE INDEX jobs_owner ON jobs(owner, created_at);"
+        "CREATE INDEX jobs_created ON jobs(created_at, id);"
+        "CREATE TABLE job_attempts ("
+        "  job_id TEXT NOT NULL, n INTEGER NOT NULL, backend TEXT, prompt_id TEXT,"
+        "  error_code TEXT, message TEXT, started_at INTEGER, ended_at INTEGER,"
+        "  PRIMARY KEY (job_id, n));"
+        "CREATE TABLE job_events ("
+        "  job_id TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
+        "  kind TEXT NOT NULL, data TEXT, PRIMARY KEY (job_id, seq));"
+        "CREATE TABLE outputs ("
+        "  job_id TEXT NOT NULL, name TEXT NOT NULL, size INTEGER NOT NULL, mime TEXT,"
+        "  sha256 TEXT, storage_key TEXT NOT NULL, node TEXT, kind TEXT,"
+        "  created_at INTEGER NOT NULL, PRIMARY KEY (job_id, name));"
+        "CREATE TABLE cache_entries ("
+        "  key TEXT PRIMARY KEY, job_id TEXT NOT NULL, owner TEXT,"
+        "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+        "CREATE TABLE idempotency_keys ("
+        "  owner TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, job_id TEXT,"
+        "  created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+        "  PRIMARY KEY (owner, key));"
+        "CREATE TABLE audit_log ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, actor TEXT,"
+        "  action TEXT NOT NULL, target TEXT, peer TEXT, detail TEXT);"},
+};
+
+size_t store_migration_count(void)
+{
+    return sizeof(migrations) / sizeof(migrations[0]);
+}
+
+const struct store_migration *store_migration(size_t i)
+{
+    return &migrations[i];
+}
