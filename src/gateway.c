@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -54,6 +55,8 @@ static void stop_cb(struct ring *r, struct ring_msg *m)
 {
     struct reactor *re = r->user;
     http_server_shutdown(re->http);
+    if (re->id == FLEET_REACTOR && re->gw->engine)
+        engine_stop(re->gw->engine);
     if (re->id == FLEET_REACTOR && re->gw->fleet)
         comfy_fleet_stop(re->gw->fleet);
     ring_stop(r);
@@ -62,17 +65,45 @@ static void stop_cb(struct ring *r, struct ring_msg *m)
 static bool reactor_done(struct ring *r)
 {
     struct reactor *re = r->user;
+    if (re->id == FLEET_REACTOR && re->gw->engine && !engine_idle(re->gw->engine))
+        return false;
     if (re->id == FLEET_REACTOR && re->gw->fleet && !comfy_fleet_idle(re->gw->fleet))
         return false;
     return http_server_drained(re->http);
 }
 
 /* The fleet and its curl multi handle live on one reactor; see gateway.h. */
+static int engine_start(struct reactor *re)
+{
+    struct gateway *gw = re->gw;
+    const struct config *c = gw->cfg;
+    struct engine_config ec;
+    memset(&ec, 0, sizeof(ec));
+    ec.max_queue = c->max_queue;
+    ec.max_queue_per_tenant = c->max_queue_per_tenant;
+    ec.max_jobs_in_memory = c->max_jobs_in_memory;
+    ec.timeout_ms = c->comfyui_timeout_ms;
+    ec.max_attempts = c->comfyui_max_attempts;
+    ec.max_output_bytes = c->max_output_bytes;
+    ec.limits.max_nodes = 2000;
+    ec.limits.max_image_size = c->max_image_size;
+    ec.limits.max_batch_size = c->max_batch_size;
+    snprintf(ec.storage_path, sizeof(ec.storage_path), "%s", c->storage_local_path);
+    snprintf(ec.workflows_dir, sizeof(ec.workflows_dir), "%s", c->workflows_dir);
+    char err[512];
+    int rc = engine_new(&gw->engine, &re->ring, gw->fleet, gw->store, &ec, err, sizeof(err));
+    if (rc < 0) {
+        LOG(&re->log, LOG_ERROR, "job engine failed to start", "\"error\":\"%s\"", err);
+        return rc;
+    }
+    return 0;
+}
+
 static int fleet_start(struct reactor *re)
 {
     struct gateway *gw = re->gw;
     if (!gw->nspecs)
-        return 0;
+        return engine_start(re);
     gw->fleet = calloc(1, sizeof(*gw->fleet));
     if (!gw->fleet)
         return -ENOMEM;
@@ -82,13 +113,18 @@ static int fleet_start(struct reactor *re)
         return rc;
     comfy_fleet_start(gw->fleet);
     LOG(&re->log, LOG_INFO, "fleet started", "\"backends\":%zu", gw->nspecs);
-    return 0;
+    return engine_start(re);
 }
 
 static void fleet_free(struct reactor *re)
 {
     struct gateway *gw = re->gw;
-    if (re->id != FLEET_REACTOR || !gw->fleet)
+    if (re->id != FLEET_REACTOR)
+        return;
+    if (gw->engine)
+        engine_free(gw->engine);
+    gw->engine = NULL;
+    if (!gw->fleet)
         return;
     comfy_fleet_fini(gw->fleet);
     free(gw->fleet);
@@ -237,6 +273,37 @@ static int backends_from(struct gateway *gw)
     return 0;
 }
 
+/* The data directory, the database (its thread starts here) and the outputs root. */
+static int storage_open(struct gateway *gw)
+{
+    const struct config *cfg = gw->cfg;
+    char path[1200], err[512];
+    if (mkdir(cfg->storage_local_path, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "comfygate: cannot create STORAGE_LOCAL_PATH %s: %s\n",
+                cfg->storage_local_path, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/outputs", cfg->storage_local_path);
+    mkdir(path, 0755);
+    gw->outputs_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (gw->outputs_fd < 0) {
+        fprintf(stderr, "comfygate: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (cfg->database_url[0])
+        snprintf(path, sizeof(path), "%s", cfg->database_url + (strncmp(cfg->database_url,
+                 "sqlite://", 9) ? 7 : 9));
+    else
+        snprintf(path, sizeof(path), "%s/comfygate.db", cfg->storage_local_path);
+    gw->store = calloc(1, sizeof(*gw->store));
+    struct store_config sc = {.path = path, .synchronous_full = true};
+    if (!gw->store || store_open(gw->store, &sc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "comfygate: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 int gateway_run(const struct config *cfg)
 {
     struct gateway gw;
@@ -244,6 +311,7 @@ int gateway_run(const struct config *cfg)
     gw.cfg = cfg;
     gw.start_ns = ring_clock_ns();
     gw.static_fd = -1;
+    gw.outputs_fd = -1;
     log_init(&gw.log, STDOUT_FILENO, (enum log_level)cfg->log_level, -1);
     gw.log.autoflush = 1;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -265,6 +333,8 @@ int gateway_run(const struct config *cfg)
 
     /* libcurl's global state must be set up before any thread uses it. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (storage_open(&gw) < 0)
+        return 2;
     gw.reactors = calloc(gw.nreactors, sizeof(*gw.reactors));
     if (!gw.reactors || start_reactors(&gw) < 0) {
         fprintf(stderr, "comfygate: failed to start\n");
@@ -283,6 +353,12 @@ int gateway_run(const struct config *cfg)
     http_router_free(&gw.router);
     free(gw.reactors);
     free(gw.specs);
+    if (gw.store) {
+        store_close(gw.store);
+        free(gw.store);
+    }
+    if (gw.outputs_fd >= 0)
+        close(gw.outputs_fd);
     curl_global_cleanup();
     return 0;
 }

@@ -13,6 +13,8 @@
 #include "comfy/comfy_fleet.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "jobs/engine.h"
+#include "store/store.h"
 #include "http/http_router.h"
 #include "http/http_server.h"
 #include "ring/ring.h"
@@ -45,6 +47,9 @@ struct gateway {
     size_t nspecs;
     struct comfy_backend_config bcfg;
     struct comfy_fleet *fleet;
+    struct store *store;   /* its own thread */
+    struct engine *engine; /* on FLEET_REACTOR */
+    int outputs_fd;        /* <STORAGE_LOCAL_PATH>/outputs, shared read-only */
     struct logger log; /* main thread */
 };
 

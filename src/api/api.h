@@ -11,5 +11,7 @@ void api_unregister(struct gateway *gw);
 int api_system_register(struct gateway *gw);
 /* api_backends.c: GET /backends (the fleet's per-backend state) */
 int api_backends_register(struct gateway *gw);
+/* api_jobs.c: workflows, jobs, outputs */
+int api_jobs_register(struct gateway *gw);
 
 #endif

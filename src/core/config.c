@@ -79,6 +79,23 @@ static const struct setting settings[] = {
      "routing cost of loading another checkpoint (model affinity)"},
     {"COMFYUI_MAX_ATTEMPTS", K_U32, F(comfyui_max_attempts), 1, 20, "3",
      "attempts per job across backends"},
+    {"DATABASE_URL", K_STR, F(database_url), 0, 0, "",
+     "sqlite:PATH (default: STORAGE_LOCAL_PATH/comfygate.db)"},
+    {"STORAGE_PROVIDER", K_STR, F(storage_provider), 0, 0, "local", "where outputs are kept: local"},
+    {"STORAGE_LOCAL_PATH", K_STR, F(storage_local_path), 0, 0, "./data",
+     "data directory: database and outputs/<job id>/"},
+    {"WORKFLOWS_DIR", K_STR, F(workflows_dir), 0, 0, "./workflows",
+     "bundled workflow templates loaded at start"},
+    {"MAX_QUEUE", K_U64, F(max_queue), 1, 10000000, "10000", "queued jobs, all tenants (429)"},
+    {"MAX_QUEUE_PER_TENANT", K_U64, F(max_queue_per_tenant), 1, 10000000, "1000",
+     "queued jobs of one tenant (429)"},
+    {"MAX_IMAGE_SIZE", K_U64, F(max_image_size), 16, 65536, "2048",
+     "largest width/height of any node input"},
+    {"MAX_BATCH_SIZE", K_U64, F(max_batch_size), 1, 4096, "8", "largest batch_size input"},
+    {"MAX_OUTPUT_BYTES", K_U64, F(max_output_bytes), 1024, 1ull << 40, "1073741824",
+     "largest single output file fetched from a backend"},
+    {"MAX_JOBS_IN_MEMORY", K_U64, F(max_jobs_in_memory), 100, 100000000, "100000",
+     "finished jobs kept in memory"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -150,6 +167,16 @@ int config_set(struct config *c, const char *name, const char *value, FILE *err)
 
 static int check(const struct config *c, FILE *err)
 {
+    if (strcmp(c->storage_provider, "local") != 0) {
+        fprintf(err, "comfygate: STORAGE_PROVIDER must be local (S3 is not supported yet), got "
+                     "\"%s\"\n", c->storage_provider);
+        return -1;
+    }
+    if (c->database_url[0] && strncmp(c->database_url, "sqlite:", 7) != 0) {
+        fprintf(err, "comfygate: DATABASE_URL must be sqlite:PATH (PostgreSQL is not supported "
+                     "yet), got \"%s\"\n", c->database_url);
+        return -1;
+    }
     if (c->recv_buffers & (c->recv_buffers - 1)) {
         fprintf(err, "comfygate: RECV_BUFFERS must be a power of two, got %u\n", c->recv_buffers);
         return -1;

@@ -46,6 +46,16 @@ struct config {
     uint32_t comfyui_request_timeout_ms;
     uint32_t comfyui_cold_penalty_ms;
     uint32_t comfyui_max_attempts;
+    char database_url[1024];
+    char storage_provider[16];
+    char storage_local_path[1024];
+    char workflows_dir[1024];
+    uint64_t max_queue;
+    uint64_t max_queue_per_tenant;
+    uint64_t max_image_size;
+    uint64_t max_batch_size;
+    uint64_t max_output_bytes;
+    uint64_t max_jobs_in_memory;
 };
 
 /* Loads defaults, then KEY=VALUE lines of env_file (if it exists; variables already in the

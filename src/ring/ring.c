@@ -321,3 +321,42 @@ int ring_run(struct ring *r, bool (*done)(struct ring *r))
     r->stopped = true;
     return 0;
 }
+
+/* --- calls between reactors ------------------------------------------------------------------ */
+
+static void call_reply_cb(struct ring *r, struct ring_msg *m)
+{
+    struct ring_call *c = (struct ring_call *)m;
+    c->reply(c);
+}
+
+static void call_work_cb(struct ring *r, struct ring_msg *m)
+{
+    struct ring_call *c = (struct ring_call *)m;
+    c->work(c);
+}
+
+void ring_call(struct ring *target, struct ring *origin, struct ring_call *c, ring_call_fn work,
+               ring_call_fn reply)
+{
+    c->origin = origin;
+    c->target = target;
+    c->work = work;
+    c->reply = reply;
+    if (target == origin) {
+        work(c);
+        return;
+    }
+    c->msg.cb = call_work_cb;
+    ring_post(target, &c->msg);
+}
+
+void ring_call_return(struct ring_call *c)
+{
+    if (c->target == c->origin) {
+        c->reply(c);
+        return;
+    }
+    c->msg.cb = call_reply_cb;
+    ring_post(c->origin, &c->msg);
+}

@@ -135,4 +135,20 @@ void ring_post(struct ring *r, struct ring_msg *m);
 
 uint64_t ring_clock_ns(void);
 
+/* A request to another reactor that comes back: `work` runs on the target reactor and must
+ * end with ring_call_return (now or later, e.g. after I/O); `reply` then runs on the origin.
+ * Targeting one's own reactor costs no message. */
+struct ring_call;
+typedef void (*ring_call_fn)(struct ring_call *c);
+struct ring_call {
+    struct ring_msg msg;
+    struct ring *origin;
+    struct ring *target;
+    ring_call_fn work;
+    ring_call_fn reply;
+};
+void ring_call(struct ring *target, struct ring *origin, struct ring_call *c, ring_call_fn work,
+               ring_call_fn reply);
+void ring_call_return(struct ring_call *c);
+
 #endif

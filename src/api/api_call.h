@@ -1,0 +1,56 @@
+/* api_call — the pattern every API handler that needs the engine follows: parse the request
+ * on the reactor that owns the connection, carry it to the dispatcher reactor with ring_call,
+ * do the work there, and come back to answer. The answer is a status plus a JSON text, or an
+ * API error. */
+#ifndef COMFYGATE_API_CALL_H
+#define COMFYGATE_API_CALL_H
+
+#include <jansson.h>
+
+#include "gateway.h"
+
+struct api_call;
+typedef void (*api_work_fn)(struct api_call *c);
+
+struct api_call {
+    struct ring_call rc;
+    struct gateway *gw;
+    struct http_exchange *ex;
+    api_work_fn work;     /* runs on the dispatcher; must end with api_call_done */
+    /* request */
+    char id[96];
+    char name[320];
+    char owner[128];
+    json_t *body;
+    long limit;
+    int status_filter;
+    int version;
+    /* answer */
+    int status;
+    char *json; /* owned */
+    const char *code;
+    char message[512];
+    json_t *details; /* extra fields for an error ("errors": [...]) */
+    const char *location;
+    /* a custom answer (files): runs on the connection's reactor when status is 200 */
+    void (*reply)(struct api_call *c);
+    char header_name[32];
+    char header_value[128];
+};
+
+struct api_call *api_call_new(struct http_exchange *ex, struct gateway *gw, api_work_fn work);
+/* Sends c to the dispatcher reactor. */
+void api_call_start(struct api_call *c);
+/* On the dispatcher: the answer is ready (status + json, or status + code/message). */
+void api_call_done(struct api_call *c);
+void api_call_json(struct api_call *c, int status, json_t *o); /* takes o */
+void api_call_error(struct api_call *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Answers an error with a details array: {"error":{...,"errors":[...]}} (takes details). */
+void api_respond_error_details(struct http_exchange *ex, int status, const char *code,
+                               const char *message, json_t *details);
+/* The request body as a JSON object; answers 400 itself and returns NULL when it is not. */
+json_t *api_body_json(struct http_exchange *ex);
+const char *api_owner(struct http_exchange *ex);
+
+#endif

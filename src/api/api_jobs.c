@@ -1,0 +1,292 @@
+/* api_jobs — workflows (read), jobs (submit, get, list, cancel) and their outputs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/api_call.h"
+#include "http/http_file.h"
+#include "jobs/engine.h"
+
+/* Job ids are UUIDs: anything else cannot name a job (and never reaches a file path). */
+static bool uuid_ok(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
+    }
+    return true;
+}
+
+/* --- workflows ---------------------------------------------------------------------------------- */
+
+static void workflows_list_work(struct api_call *c)
+{
+    struct workflow_set *s = engine_workflows(c->gw->engine);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->n; i++) {
+        const struct workflow *w = s->items[i];
+        if (!w->deleted && workflow_set_get(s, w->id, 0) == w)
+            json_array_append_new(arr, workflow_to_json(w, false));
+    }
+    api_call_json(c, 200, json_pack("{s:o}", "workflows", arr));
+}
+
+static void workflows_list_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, workflows_list_work);
+    if (c)
+        api_call_start(c);
+}
+
+static void workflow_get_work(struct api_call *c)
+{
+    const struct workflow *w = workflow_set_get(engine_workflows(c->gw->engine), c->id, c->version);
+    if (!w || (c->version == 0 && w->deleted))
+        return api_call_error(c, 404, "WORKFLOW_NOT_FOUND", "no workflow %s", c->id);
+    api_call_json(c, 200, workflow_to_json(w, true));
+}
+
+static void workflow_get_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, workflow_get_work);
+    if (!c)
+        return;
+    http_param_copy(ex, "id", c->id, sizeof(c->id));
+    char v[16];
+    if (http_query_get(http_req(ex), "version", v, sizeof(v)) >= 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 1000000) {
+            free(c);
+            http_respond_error(ex, 400, "VALIDATION_ERROR", "version must be a positive integer");
+            return;
+        }
+        c->version = (int)n;
+    }
+    api_call_start(c);
+}
+
+/* --- jobs --------------------------------------------------------------------------------------- */
+
+static void submitted(struct engine_submit *res, void *ctx)
+{
+    struct api_call *c = ctx;
+    if (res->status != 202) {
+        if (res->errors) {
+            c->status = res->status;
+            c->code = res->code;
+            c->details = res->errors;
+            snprintf(c->message, sizeof(c->message), "%s", res->message);
+            return api_call_done(c);
+        }
+        if (res->status == 429) {
+            snprintf(c->header_name, sizeof(c->header_name), "Retry-After");
+            snprintf(c->header_value, sizeof(c->header_value), "5");
+        }
+        return api_call_error(c, res->status, res->code, "%s", res->message);
+    }
+    const struct job *j = res->job;
+    char poll[96];
+    snprintf(poll, sizeof(poll), "/jobs/%s", j->id);
+    snprintf(c->header_name, sizeof(c->header_name), "Location");
+    snprintf(c->header_value, sizeof(c->header_value), "%s", poll);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "jobId", j->id, "status",
+                          job_status_name(j->status), "pollUrl", poll, "queue_position",
+                          (json_int_t)res->queue_position);
+    api_call_json(c, 202, o);
+}
+
+static void submit_work(struct api_call *c)
+{
+    json_t *body = c->body;
+    c->body = NULL;
+    engine_submit(c->gw->engine, c->owner, body, submitted, c);
+    json_decref(body);
+}
+
+static void jobs_post_cb(struct http_exchange *ex, void *arg)
+{
+    json_t *body = api_body_json(ex);
+    if (!body)
+        return;
+    struct api_call *c = api_call_new(ex, arg, submit_work);
+    if (!c) {
+        json_decref(body);
+        return;
+    }
+    c->body = body;
+    api_call_start(c);
+}
+
+static void job_get_work(struct api_call *c)
+{
+    struct engine *e = c->gw->engine;
+    struct job *j = engine_job(e, c->id, c->owner);
+    if (!j)
+        return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
+    api_call_json(c, 200, job_to_json(j, engine_queue_position(e, j)));
+}
+
+static bool job_id_param(struct http_exchange *ex, struct api_call *c, const char *name)
+{
+    if (http_param_copy(ex, name, c->id, sizeof(c->id)) < 0 || !uuid_ok(c->id)) {
+        http_respond_error(ex, 404, "JOB_NOT_FOUND", "no such job");
+        free(c);
+        return false;
+    }
+    return true;
+}
+
+static void job_get_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, job_get_work);
+    if (c && job_id_param(ex, c, "id"))
+        api_call_start(c);
+}
+
+static void job_cancel_work(struct api_call *c)
+{
+    struct engine *e = c->gw->engine;
+    int st = engine_cancel(e, c->id, c->owner);
+    if (st == 404)
+        return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
+    struct job *j = engine_job(e, c->id, c->owner);
+    if (st == 409)
+        return api_call_error(c, 409, "JOB_FINISHED", "job %s already %s", c->id,
+                              job_status_name(j->status));
+    api_call_json(c, 200, job_to_json(j, engine_queue_position(e, j)));
+}
+
+static void job_cancel_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, job_cancel_work);
+    if (c && job_id_param(ex, c, "id"))
+        api_call_start(c);
+}
+
+static void jobs_list_work(struct api_call *c)
+{
+    json_t *arr = engine_list(c->gw->engine, c->owner, c->status_filter, (size_t)c->limit);
+    api_call_json(c, 200, json_pack("{s:o}", "jobs", arr));
+}
+
+static void jobs_list_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, jobs_list_work);
+    if (!c)
+        return;
+    char v[32];
+    c->limit = 50;
+    if (http_query_get(http_req(ex), "limit", v, sizeof(v)) >= 0) {
+        char *end;
+        c->limit = strtol(v, &end, 10);
+        if (*end || c->limit < 1 || c->limit > 1000) {
+            free(c);
+            http_respond_error(ex, 400, "VALIDATION_ERROR", "limit must be 1..1000");
+            return;
+        }
+    }
+    if (http_query_get(http_req(ex), "status", v, sizeof(v)) >= 0) {
+        for (int s = JOB_QUEUED; s <= JOB_CANCELED; s++) {
+            if (!strcmp(v, job_status_name((enum job_status)s)))
+                c->status_filter = s;
+        }
+        if (c->status_filter < 0) {
+            free(c);
+            http_respond_error(ex, 400, "VALIDATION_ERROR",
+                               "status must be queued, running, succeeded, failed or canceled");
+            return;
+        }
+    }
+    api_call_start(c);
+}
+
+/* --- outputs -------------------------------------------------------------------------------------- */
+
+static void outputs_list_work(struct api_call *c)
+{
+    struct job *j = engine_job(c->gw->engine, c->id, c->owner);
+    if (!j)
+        return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
+    json_t *o = job_to_json(j, -1);
+    json_t *outs = json_incref(json_object_get(o, "outputs"));
+    json_decref(o);
+    api_call_json(c, 200, json_pack("{s:s, s:s, s:o}", "jobId", j->id, "status",
+                                    job_status_name(j->status), "outputs", outs));
+}
+
+static void outputs_list_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, outputs_list_work);
+    if (c && job_id_param(ex, c, "jobId"))
+        api_call_start(c);
+}
+
+/* Ownership and existence are checked on the dispatcher; the file itself is then served by
+ * the connection's own reactor, zero-copy, from under <storage>/outputs. */
+static void output_file_work(struct api_call *c)
+{
+    struct job *j = engine_job(c->gw->engine, c->id, c->owner);
+    bool known = false;
+    for (size_t i = 0; j && i < j->noutputs; i++)
+        known |= !strcmp(j->outputs[i].name, c->name);
+    if (!known)
+        return api_call_error(c, 404, "OUTPUT_NOT_FOUND", "no output %s", c->name);
+    c->status = 200;
+    api_call_done(c);
+}
+
+static void output_file_reply(struct api_call *c)
+{
+    char rel[512];
+    snprintf(rel, sizeof(rel), "%s/%s", c->id, c->name);
+    char enc[16];
+    if (http_query_get(http_req(c->ex), "encoding", enc, sizeof(enc)) >= 0 &&
+        !strcmp(enc, "base64")) {
+        http_respond_file_base64(c->ex, c->gw->outputs_fd, rel, c->name, http_file_mime(c->name));
+        return;
+    }
+    struct http_file_opts o = {.disposition_name = c->name, .cache_control = "private, max-age=31536000, immutable"};
+    http_respond_file(c->ex, c->gw->outputs_fd, rel, &o);
+}
+
+static void output_file_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, output_file_work);
+    if (!c || !job_id_param(ex, c, "jobId"))
+        return;
+    if (http_param_copy(ex, "file", c->name, sizeof(c->name)) < 0 || !http_path_safe(c->name) ||
+        strchr(c->name, '/')) {
+        free(c);
+        http_respond_error(ex, 404, "OUTPUT_NOT_FOUND", "no such output");
+        return;
+    }
+    char enc[16];
+    if (http_query_get(http_req(ex), "encoding", enc, sizeof(enc)) >= 0 && strcmp(enc, "base64")) {
+        free(c);
+        http_respond_error(ex, 400, "VALIDATION_ERROR", "encoding must be base64");
+        return;
+    }
+    c->reply = output_file_reply;
+    api_call_start(c);
+}
+
+int api_jobs_register(struct gateway *gw)
+{
+    struct http_router *r = &gw->router;
+    if (http_router_add(r, "GET", "/workflows", workflows_list_cb, gw) < 0 ||
+        http_router_add(r, "GET", "/workflows/:id", workflow_get_cb, gw) < 0 ||
+        http_router_add(r, "POST", "/jobs", jobs_post_cb, gw) < 0 ||
+        http_router_add(r, "GET", "/jobs", jobs_list_cb, gw) < 0 ||
+        http_router_add(r, "GET", "/jobs/:id", job_get_cb, gw) < 0 ||
+        http_router_add(r, "POST", "/jobs/:id/cancel", job_cancel_cb, gw) < 0 ||
+        http_router_add(r, "GET", "/outputs/:jobId", outputs_list_cb, gw) < 0 ||
+        http_router_add(r, "GET", "/outputs/:jobId/:file", output_file_cb, gw) < 0)
+        return -1;
+    return 0;
+}

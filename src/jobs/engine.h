@@ -1,0 +1,68 @@
+/* engine — the job engine: accepts jobs, keeps the priority queue, dispatches to the fleet,
+ * records progress and outputs, persists every state change.
+ *
+ * Runs on the dispatcher reactor (the fleet's); the API reaches it with ring_call. A job is
+ * acknowledged (202) only after its row is committed, so an accepted job survives a crash; at
+ * start-up queued and running jobs are read back and queued again (a running one counts the
+ * lost attempt). Queue order: higher priority first, FIFO within a priority. */
+#ifndef COMFYGATE_ENGINE_H
+#define COMFYGATE_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comfy/comfy_fleet.h"
+#include "jobs/job.h"
+#include "jobs/workflow.h"
+#include "ring/ring.h"
+#include "store/store.h"
+
+struct engine_config {
+    size_t max_queue;            /* queued jobs, all tenants (429 QUEUE_FULL past it) */
+    size_t max_queue_per_tenant;
+    size_t max_jobs_in_memory;   /* finished jobs beyond this are dropped from memory */
+    uint32_t timeout_ms;         /* COMFYUI_TIMEOUT_MS */
+    unsigned max_attempts;
+    uint64_t max_output_bytes;
+    struct workflow_limits limits;
+    char storage_path[1024];     /* outputs under <storage_path>/outputs/<job id>/ */
+    char workflows_dir[1024];    /* bundled templates */
+};
+
+struct engine;
+
+/* Result of a submit, given to the callback on the dispatcher reactor. */
+struct engine_submit {
+    int status;         /* HTTP status: 202, or 4xx/5xx */
+    const char *code;   /* error code when status is not 202 */
+    char message[512];
+    json_t *errors;     /* VALIDATION_ERROR details (owned by the callback) */
+    struct job *job;    /* on 202 */
+    long queue_position;
+};
+
+typedef void (*engine_submit_cb)(struct engine_submit *res, void *ctx);
+
+int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, struct store *st,
+               const struct engine_config *cfg, char *err, size_t errlen);
+void engine_stop(struct engine *e);
+bool engine_idle(const struct engine *e);
+void engine_free(struct engine *e);
+
+/* body: {workflowId, workflowVersion?, inputs?, priority?, metadata?}. */
+void engine_submit(struct engine *e, const char *owner, json_t *body, engine_submit_cb cb,
+                   void *ctx);
+/* NULL if unknown (or owned by someone else, when owner is not NULL). */
+struct job *engine_job(struct engine *e, const char *id, const char *owner);
+long engine_queue_position(const struct engine *e, const struct job *j);
+/* 200 canceled (or cancel under way), 409 already finished, 404 unknown. */
+int engine_cancel(struct engine *e, const char *id, const char *owner);
+/* Jobs of owner (NULL: all), newest first, at most limit, optionally only one status. */
+json_t *engine_list(struct engine *e, const char *owner, int status, size_t limit);
+struct workflow_set *engine_workflows(struct engine *e);
+/* Directory of a job's outputs (opened O_PATH), or -1. */
+int engine_outputs_dirfd(struct engine *e, const char *job_id);
+
+#endif

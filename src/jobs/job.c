@@ -1,0 +1,110 @@
+/* job — see job.h. */
+#include "jobs/job.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *job_status_name(enum job_status s)
+{
+    static const char *const names[] = {"queued", "running", "succeeded", "failed", "canceled"};
+    return names[s];
+}
+
+bool job_finished(const struct job *j)
+{
+    return j->status >= JOB_SUCCEEDED;
+}
+
+int64_t job_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *ms_or_null(int64_t ms)
+{
+    return ms ? json_integer(ms) : json_null();
+}
+
+static json_t *progress_json(const struct job *j)
+{
+    double value = j->nodes_total ? (double)j->nodes_done / j->nodes_total : 0;
+    if (j->steps && j->nodes_total)
+        value += (double)j->step / j->steps / j->nodes_total;
+    if (value > 1)
+        value = 1;
+    return json_pack("{s:f, s:i, s:i, s:s?, s:s?, s:i, s:i}", "value", value, "nodes_done",
+                     (int)j->nodes_done, "nodes_total", (int)j->nodes_total, "current_node",
+                     j->current_node[0] ? j->current_node : NULL, "current_class",
+                     j->current_class[0] ? j->current_class : NULL, "step", (int)j->step, "steps",
+                     (int)j->steps);
+}
+
+static json_t *outputs_json(const struct job *j)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < j->noutputs; i++) {
+        const struct job_output *o = &j->outputs[i];
+        char url[512];
+        snprintf(url, sizeof(url), "/outputs/%s/%s", j->id, o->name);
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "filename",
+                                             o->name, "size", (json_int_t)o->size, "mime", o->mime,
+                                             "sha256", o->sha256, "node", o->node, "kind", o->kind,
+                                             "url", url));
+    }
+    return arr;
+}
+
+json_t *job_to_json(const struct job *j, long queue_position)
+{
+    char self[128], events[160], cancel[160];
+    snprintf(self, sizeof(self), "/jobs/%s", j->id);
+    snprintf(events, sizeof(events), "/jobs/%s/events", j->id);
+    snprintf(cancel, sizeof(cancel), "/jobs/%s/cancel", j->id);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:b, s:i, s:O, s:O}", "id", j->id,
+                          "status", job_status_name(j->status), "workflowId", j->workflow_id,
+                          "workflowVersion", j->workflow_version, "workflowHash",
+                          j->workflow_hash, "priority", j->priority, "cacheHit", j->cache_hit,
+                          "attempts", (int)j->attempts, "inputs",
+                          j->inputs ? j->inputs : json_null(), "metadata",
+                          j->metadata ? j->metadata : json_null());
+    if (queue_position >= 0)
+        json_object_set_new(o, "queue_position", json_integer(queue_position));
+    if (j->status == JOB_RUNNING)
+        json_object_set_new(o, "progress", progress_json(j));
+    json_object_set_new(o, "outputs", outputs_json(j));
+    if (j->error_code[0]) {
+        json_object_set_new(o, "error",
+                            json_pack("{s:s, s:s, s:s?, s:s?, s:O?}", "code", j->error_code,
+                                      "message", j->error_message, "node_id",
+                                      j->error_node[0] ? j->error_node : NULL, "class_type",
+                                      j->error_class[0] ? j->error_class : NULL, "node_errors",
+                                      j->node_errors));
+    }
+    if (j->backend[0])
+        json_object_set_new(o, "backend", json_string(j->backend));
+    int64_t qms = (j->started_ms ? j->started_ms : (j->finished_ms ? j->finished_ms : 0));
+    json_object_set_new(
+        o, "timings",
+        json_pack("{s:I, s:o, s:o, s:o, s:o}", "queued_at", (json_int_t)j->created_ms,
+                  "started_at", ms_or_null(j->started_ms), "finished_at",
+                  ms_or_null(j->finished_ms), "queue_ms",
+                  qms ? json_integer(qms - j->created_ms) : json_null(), "run_ms",
+                  j->started_ms && j->finished_ms ? json_integer(j->finished_ms - j->started_ms)
+                                                  : json_null()));
+    json_object_set_new(o, "urls", json_pack("{s:s, s:s, s:s}", "self", self, "events", events,
+                                             "cancel", cancel));
+    return o;
+}
+
+void job_free(struct job *j)
+{
+    json_decref(j->inputs);
+    json_decref(j->metadata);
+    json_decref(j->graph);
+    json_decref(j->node_errors);
+    free(j->outputs);
+    free(j);
+}

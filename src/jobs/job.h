@@ -1,0 +1,81 @@
+/* job — one job: what was asked, where it is, what came out. Owned by the engine on the
+ * dispatcher reactor; the API reads it through job_to_json. */
+#ifndef COMFYGATE_JOB_H
+#define COMFYGATE_JOB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "comfy/comfy_run.h"
+
+enum job_status {
+    JOB_QUEUED = 0,
+    JOB_RUNNING,
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB_CANCELED,
+};
+
+struct job_output {
+    char name[300];
+    uint64_t size;
+    char mime[64];
+    char sha256[65];
+    char node[64];
+    char kind[16];
+};
+
+struct engine;
+
+struct job {
+    struct job *hnext; /* engine hash chain */
+    struct engine *engine;
+    char id[37];
+    char owner[128];
+    char workflow_id[96];
+    int workflow_version;
+    char workflow_hash[65];
+    json_t *inputs;   /* after defaults and seed */
+    json_t *metadata; /* as given */
+    json_t *graph;    /* rendered; dropped once finished */
+    int priority;
+    uint64_t seq;
+    size_t heap_idx; /* 0: not queued */
+    enum job_status status;
+    bool cache_hit;
+    unsigned attempts;
+    char backend[512];
+    char prompt_id[40];
+    /* progress */
+    unsigned nodes_done, nodes_total;
+    char current_node[64];
+    char current_class[128];
+    unsigned step, steps;
+    /* error */
+    char error_code[40];
+    char error_message[1024];
+    char error_node[64];
+    char error_class[128];
+    json_t *node_errors;
+    /* outputs */
+    struct job_output *outputs;
+    size_t noutputs, outputs_cap;
+    int64_t created_ms, started_ms, finished_ms;
+    struct comfy_run *run;
+    int dirfd; /* outputs directory while running */
+    bool persisting; /* a store write is in flight */
+    bool dirty;      /* state changed while it was */
+    bool cancel_requested;
+    bool durable; /* its row is committed */
+};
+
+const char *job_status_name(enum job_status s);
+bool job_finished(const struct job *j);
+/* The API view. queue_position < 0: not queued (omitted). base: URL prefix for links ("" ok). */
+json_t *job_to_json(const struct job *j, long queue_position);
+int64_t job_now_ms(void);
+void job_free(struct job *j);
+
+#endif

@@ -1,0 +1,244 @@
+/* job_store — see job_store.h. */
+#include "jobs/job_store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *UPSERT =
+    "INSERT INTO jobs (id, owner, workflow_id, workflow_version, workflow_hash, inputs, metadata,"
+    " graph, priority, seq, status, cache_hit, attempts, backend, prompt_id, error_code,"
+    " error_message, error_node, error_class, node_errors, created_at, started_at, finished_at,"
+    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+    " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+    " ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,"
+    " backend = excluded.backend, prompt_id = excluded.prompt_id, error_code ="
+    " excluded.error_code, error_message = excluded.error_message, error_node ="
+    " excluded.error_node, error_class = excluded.error_class, node_errors ="
+    " excluded.node_errors, started_at = excluded.started_at, finished_at ="
+    " excluded.finished_at, updated_at = excluded.updated_at, inputs = excluded.inputs";
+
+static const char *OUTPUT =
+    "INSERT OR REPLACE INTO outputs (job_id, name, size, mime, sha256, storage_key, node, kind,"
+    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+static const char *ATTEMPT =
+    "INSERT OR REPLACE INTO job_attempts (job_id, n, backend, prompt_id, error_code, message,"
+    " started_at, ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+static json_t *str_or_null(const char *s)
+{
+    return s && s[0] ? json_string(s) : json_null();
+}
+
+json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
+{
+    json_t *outs = json_array();
+    for (size_t i = 0; i < j->noutputs; i++) {
+        const struct job_output *o = &j->outputs[i];
+        json_array_append_new(outs, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "name", o->name,
+                                              "size", (json_int_t)o->size, "mime", o->mime,
+                                              "sha256", o->sha256, "node", o->node, "kind",
+                                              o->kind));
+    }
+    json_t *atts = json_array();
+    for (unsigned i = 0; run && i < run->nrecs; i++) {
+        const struct comfy_run_record *r = &run->recs[i];
+        const char *url = r->backend >= 0 && (size_t)r->backend < run->fleet->n
+                              ? run->fleet->backends[r->backend].spec.url
+                              : "";
+        json_array_append_new(atts, json_pack("{s:s, s:s, s:s, s:s}", "backend", url, "prompt_id",
+                                              r->prompt_id, "error", comfy_err_code(r->err),
+                                              "message", r->message));
+    }
+    return json_pack(
+        "{s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:i, s:I, s:s, s:b, s:i, s:o, s:o, s:o, s:o,"
+        " s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o}",
+        "id", j->id, "owner", j->owner, "workflow_id", j->workflow_id, "workflow_version",
+        j->workflow_version, "workflow_hash", j->workflow_hash, "inputs",
+        j->inputs ? json_deep_copy(j->inputs) : json_null(), "metadata",
+        j->metadata ? json_deep_copy(j->metadata) : json_null(), "graph",
+        j->graph ? json_deep_copy(j->graph) : json_null(), "priority", j->priority, "seq",
+        (json_int_t)j->seq, "status", job_status_name(j->status), "cache_hit", j->cache_hit,
+        "attempts", (int)j->attempts, "backend", str_or_null(j->backend), "prompt_id",
+        str_or_null(j->prompt_id), "error_code", str_or_null(j->error_code), "error_message",
+        str_or_null(j->error_message), "error_node", str_or_null(j->error_node), "error_class",
+        str_or_null(j->error_class), "node_errors",
+        j->node_errors ? json_deep_copy(j->node_errors) : json_null(), "created_at",
+        (json_int_t)j->created_ms, "started_at", (json_int_t)j->started_ms, "finished_at",
+        (json_int_t)j->finished_ms, "outputs", outs, "attempt_log", atts);
+}
+
+static void bind_json(sqlite3_stmt *st, int i, json_t *v)
+{
+    if (!v || json_is_null(v)) {
+        sqlite3_bind_null(st, i);
+    } else if (json_is_string(v)) {
+        sqlite3_bind_text(st, i, json_string_value(v), -1, SQLITE_TRANSIENT);
+    } else if (json_is_integer(v)) {
+        sqlite3_bind_int64(st, i, json_integer_value(v));
+    } else if (json_is_boolean(v)) {
+        sqlite3_bind_int(st, i, json_is_true(v));
+    } else {
+        char *s = json_dumps(v, JSON_COMPACT);
+        sqlite3_bind_text(st, i, s ? s : "null", -1, SQLITE_TRANSIENT);
+        free(s);
+    }
+}
+
+static int save_children(struct store *s, json_t *row)
+{
+    const char *id = json_string_value(json_object_get(row, "id"));
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(row, "outputs"), i, o)
+    {
+        sqlite3_stmt *st = store_stmt(s, OUTPUT);
+        if (!st)
+            return SQLITE_ERROR;
+        char key[400];
+        snprintf(key, sizeof(key), "outputs/%s/%s", id,
+                 json_string_value(json_object_get(o, "name")));
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        static const char *const cols[] = {"name", "size", "mime", "sha256"};
+        for (int k = 0; k < 4; k++)
+            bind_json(st, 2 + k, json_object_get(o, cols[k]));
+        sqlite3_bind_text(st, 6, key, -1, SQLITE_TRANSIENT);
+        bind_json(st, 7, json_object_get(o, "node"));
+        bind_json(st, 8, json_object_get(o, "kind"));
+        bind_json(st, 9, json_object_get(row, "finished_at"));
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return SQLITE_ERROR;
+    }
+    json_array_foreach(json_object_get(row, "attempt_log"), i, o)
+    {
+        sqlite3_stmt *st = store_stmt(s, ATTEMPT);
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, (int)i + 1);
+        bind_json(st, 3, json_object_get(o, "backend"));
+        bind_json(st, 4, json_object_get(o, "prompt_id"));
+        bind_json(st, 5, json_object_get(o, "error"));
+        bind_json(st, 6, json_object_get(o, "message"));
+        sqlite3_bind_null(st, 7);
+        sqlite3_bind_null(st, 8);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
+
+static int save_work(struct store *s, struct store_req *r)
+{
+    struct job_save *js = (struct job_save *)r;
+    json_t *row = js->row;
+    sqlite3_stmt *st = store_stmt(s, UPSERT);
+    if (!st)
+        return SQLITE_ERROR;
+    static const char *const cols[] = {
+        "id",          "owner",      "workflow_id", "workflow_version", "workflow_hash",
+        "inputs",      "metadata",   "graph",       "priority",         "seq",
+        "status",      "cache_hit",  "attempts",    "backend",          "prompt_id",
+        "error_code",  "error_message", "error_node", "error_class",    "node_errors",
+        "created_at",  "started_at", "finished_at"};
+    for (int i = 0; i < 23; i++)
+        bind_json(st, i + 1, json_object_get(row, cols[i]));
+    sqlite3_bind_int64(st, 24, json_integer_value(json_object_get(row, "created_at")));
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return SQLITE_ERROR;
+    return save_children(s, row);
+}
+
+static void save_done(struct store_req *r)
+{
+    struct job_save *js = (struct job_save *)r;
+    json_decref(js->row);
+    js->row = NULL;
+    js->done(js);
+}
+
+int job_store_save(struct store *st, struct ring *origin, struct job_save *s)
+{
+    s->req.work = save_work;
+    s->req.done = save_done;
+    s->req.origin = origin;
+    return store_submit(st, &s->req);
+}
+
+/* --- start-up reads -------------------------------------------------------------------------- */
+
+struct load_req {
+    struct store_req req;
+    json_t *rows;
+    uint64_t max_seq;
+    const char *id;
+};
+
+static json_t *column_json(sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL: return json_null();
+    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
+    default: return json_string((const char *)sqlite3_column_text(st, i));
+    }
+}
+
+static int load_rows(struct store *s, struct load_req *lr, sqlite3_stmt *st)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_object();
+        for (int i = 0; i < sqlite3_column_count(st); i++)
+            json_object_set_new(row, sqlite3_column_name(st, i), column_json(st, i));
+        json_array_append_new(lr->rows, row);
+    }
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int load_unfinished_work(struct store *s, struct store_req *r)
+{
+    struct load_req *lr = (struct load_req *)r;
+    sqlite3_stmt *st = store_stmt(s, "SELECT COALESCE(MAX(seq), 0) FROM jobs");
+    if (!st || sqlite3_step(st) != SQLITE_ROW)
+        return SQLITE_ERROR;
+    lr->max_seq = (uint64_t)sqlite3_column_int64(st, 0);
+    st = store_stmt(s, "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq");
+    return st ? load_rows(s, lr, st) : SQLITE_ERROR;
+}
+
+json_t *job_store_load_unfinished(struct store *st, uint64_t *max_seq)
+{
+    struct load_req lr;
+    memset(&lr, 0, sizeof(lr));
+    lr.rows = json_array();
+    if (store_run_sync(st, load_unfinished_work, &lr.req) != SQLITE_OK) {
+        json_decref(lr.rows);
+        return NULL;
+    }
+    *max_seq = lr.max_seq;
+    return lr.rows;
+}
+
+static int load_one_work(struct store *s, struct store_req *r)
+{
+    struct load_req *lr = (struct load_req *)r;
+    sqlite3_stmt *st = store_stmt(s, "SELECT * FROM jobs WHERE id = ?1");
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, lr->id, -1, SQLITE_STATIC);
+    return load_rows(s, lr, st);
+}
+
+json_t *job_store_load_one(struct store *st, const char *id)
+{
+    struct load_req lr;
+    memset(&lr, 0, sizeof(lr));
+    lr.rows = json_array();
+    lr.id = id;
+    json_t *row = NULL;
+    if (store_run_sync(st, load_one_work, &lr.req) == SQLITE_OK)
+        row = json_incref(json_array_get(lr.rows, 0));
+    json_decref(lr.rows);
+    return row;
+}

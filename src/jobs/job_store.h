@@ -1,0 +1,31 @@
+/* job_store — jobs in SQLite: upsert of a job's snapshot (row + outputs + attempts), and the
+ * start-up read of unfinished jobs. Snapshots are deep copies made on the dispatcher, so the
+ * store thread never reads a job the dispatcher is changing. */
+#ifndef COMFYGATE_JOB_STORE_H
+#define COMFYGATE_JOB_STORE_H
+
+#include <jansson.h>
+
+#include "jobs/job.h"
+#include "store/store.h"
+
+struct job_save {
+    struct store_req req;
+    json_t *row; /* owned: the snapshot */
+    struct job *job;
+    void (*done)(struct job_save *s);
+    void *ctx;
+};
+
+/* Snapshot of j (deep copies). */
+json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run);
+/* Queues the save; done runs on origin with s->req.rc. -EAGAIN if the store queue is full. */
+int job_store_save(struct store *st, struct ring *origin, struct job_save *s);
+
+/* Blocking (start-up only): unfinished jobs as an array of snapshots, oldest first, and the
+ * largest seq ever used. */
+json_t *job_store_load_unfinished(struct store *st, uint64_t *max_seq);
+/* Blocking: the row of one job (any status) as a snapshot, or NULL. */
+json_t *job_store_load_one(struct store *st, const char *id);
+
+#endif
