@@ -13,5 +13,7 @@ int api_system_register(struct gateway *gw);
 int api_backends_register(struct gateway *gw);
 /* api_jobs.c: workflows, jobs, outputs */
 int api_jobs_register(struct gateway *gw);
+/* api_events.c: GET /jobs/:id/events (SSE) */
+int api_events_register(struct gateway *gw);
 
 #endif

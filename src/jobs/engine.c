@@ -202,6 +202,59 @@ static size_t queued_for(const struct engine *e, const char *owner)
     return n;
 }
 
+/* --- events ------------------------------------------------------------------------------------ */
+
+struct sub_msg {
+    struct ring_msg msg;
+    struct engine_sub *sub;
+    char event[16];
+    char *data;
+    bool final;
+    bool closed;
+};
+
+static void sub_msg_cb(struct ring *r, struct ring_msg *m)
+{
+    struct sub_msg *sm = (struct sub_msg *)m;
+    if (sm->closed)
+        sm->sub->on_closed(sm->sub);
+    else
+        sm->sub->on_event(sm->sub, sm->event, sm->data, sm->final);
+    free(sm);
+}
+
+static void sub_post(struct engine_sub *s, const char *event, json_t *data, bool final)
+{
+    struct sub_msg *sm = calloc(1, sizeof(*sm));
+    if (!sm)
+        return;
+    sm->msg.cb = sub_msg_cb;
+    sm->sub = s;
+    snprintf(sm->event, sizeof(sm->event), "%s", event);
+    sm->data = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    sm->final = final;
+    ring_post(s->ring, &sm->msg);
+}
+
+/* Sends one event to every listener of j; a final status also detaches them. */
+static void emit(struct engine *e, struct job *j, const char *event, json_t *data)
+{
+    bool final = !strcmp(event, "status") && job_finished(j);
+    for (struct engine_sub *s = j->subs; s; s = s->next)
+        sub_post(s, event, data, final);
+    json_decref(data);
+    if (final)
+        j->subs = NULL; /* the API side unsubscribes each one when it sees `final` */
+}
+
+static void emit_status(struct engine *e, struct job *j)
+{
+    if (!j->subs || !strcmp(j->last_event_status, job_status_name(j->status)))
+        return;
+    snprintf(j->last_event_status, sizeof(j->last_event_status), "%s", job_status_name(j->status));
+    emit(e, j, "status", job_to_json(j, engine_queue_position(e, j)));
+}
+
 /* --- persistence ------------------------------------------------------------------------------ */
 
 static void persist(struct engine *e, struct job *j);
@@ -303,6 +356,13 @@ static void run_state(struct comfy_run *r)
     snprintf(j->backend, sizeof(j->backend), "%s", a->be->spec.url);
     snprintf(j->prompt_id, sizeof(j->prompt_id), "%.39s", a->prompt_id);
     j->attempts = r->tries;
+    if (j->subs && !j->done_emitting) {
+        json_t *o = job_to_json(j, -1);
+        json_t *p = json_incref(json_object_get(o, "progress"));
+        json_decref(o);
+        if (p)
+            emit(j->engine, j, "progress", p);
+    }
 }
 
 static void run_output(struct comfy_run *r, const struct comfy_output *o)
@@ -324,6 +384,13 @@ static void run_output(struct comfy_run *r, const struct comfy_output *o)
     snprintf(jo->sha256, sizeof(jo->sha256), "%s", o->sha256);
     snprintf(jo->node, sizeof(jo->node), "%s", o->node);
     snprintf(jo->kind, sizeof(jo->kind), "%s", o->kind);
+    if (j->subs) {
+        char url[512];
+        snprintf(url, sizeof(url), "/outputs/%s/%s", j->id, jo->name);
+        emit(j->engine, j, "output",
+             json_pack("{s:s, s:I, s:s, s:s, s:s}", "filename", jo->name, "size",
+                       (json_int_t)jo->size, "mime", jo->mime, "sha256", jo->sha256, "url", url));
+    }
 }
 
 static void run_done(struct comfy_run *r)
@@ -343,7 +410,9 @@ static void run_done(struct comfy_run *r)
             j->node_errors = json_incref(r->node_errors);
     }
     j->finished_ms = job_now_ms();
+    j->done_emitting = true;
     persist(e, j); /* snapshot includes the attempt log of r */
+    emit_status(e, j);
     comfy_run_free(r);
     free(r);
     j->run = NULL;
@@ -376,6 +445,7 @@ static void fail_now(struct engine *e, struct job *j, const char *code, const ch
     snprintf(j->error_message, sizeof(j->error_message), "%s", msg);
     j->finished_ms = job_now_ms();
     persist(e, j);
+    emit_status(e, j);
 }
 
 static bool start_job(struct engine *e, struct job *j)
@@ -409,8 +479,10 @@ static bool start_job(struct engine *e, struct job *j)
         fail_now(e, j, "VALIDATION_ERROR", "the rendered graph is not a JSON object");
         return false;
     }
-    if (j->run)
+    if (j->run) {
         persist(e, j);
+        emit_status(e, j);
+    }
     return true;
 }
 
@@ -572,6 +644,7 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
         snprintf(j->error_code, sizeof(j->error_code), "CANCELED");
         snprintf(j->error_message, sizeof(j->error_message), "canceled while queued");
         persist(e, j);
+        emit_status(e, j);
         return 200;
     }
     if (j->run)
@@ -589,6 +662,42 @@ json_t *engine_list(struct engine *e, const char *owner, int status, size_t limi
         json_array_append_new(arr, job_to_json(j, engine_queue_position(e, j)));
     }
     return arr;
+}
+
+int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s)
+{
+    struct job *j = engine_job(e, s->job_id, owner);
+    if (!j)
+        return 404;
+    snprintf(j->last_event_status, sizeof(j->last_event_status), "%s", job_status_name(j->status));
+    bool final = job_finished(j);
+    json_t *d = job_to_json(j, engine_queue_position(e, j));
+    sub_post(s, "status", d, final);
+    json_decref(d);
+    if (!final) {
+        s->next = j->subs;
+        j->subs = s;
+    }
+    return 200;
+}
+
+void engine_unsubscribe(struct engine *e, struct engine_sub *s)
+{
+    struct job *j = jobs_get(e, s->job_id);
+    for (struct engine_sub **pp = j ? &j->subs : NULL; pp && *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    /* FIFO mailbox: this arrives after every event already posted to s */
+    struct sub_msg *sm = calloc(1, sizeof(*sm));
+    if (!sm)
+        return; /* leaks s rather than risk a use after free */
+    sm->msg.cb = sub_msg_cb;
+    sm->sub = s;
+    sm->closed = true;
+    ring_post(s->ring, &sm->msg);
 }
 
 struct workflow_set *engine_workflows(struct engine *e)

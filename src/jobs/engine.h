@@ -62,6 +62,24 @@ int engine_cancel(struct engine *e, const char *id, const char *owner);
 /* Jobs of owner (NULL: all), newest first, at most limit, optionally only one status. */
 json_t *engine_list(struct engine *e, const char *owner, int status, size_t limit);
 struct workflow_set *engine_workflows(struct engine *e);
+
+/* Server-sent events. A subscriber lives on its own reactor (`ring`); events reach it there by
+ * message, in order: first a "status" event with the whole job, then "status", "progress",
+ * "output" and "log" as they happen. on_event gets the data text (owned by the callee);
+ * `final` is set on the last event (the job finished). After engine_unsubscribe, on_closed
+ * runs on the subscriber's reactor once no more events can arrive: free it there. */
+struct engine_sub;
+struct engine_sub {
+    struct engine_sub *next;
+    struct ring *ring;
+    char job_id[37];
+    void (*on_event)(struct engine_sub *s, const char *event, char *data, bool final);
+    void (*on_closed)(struct engine_sub *s);
+    bool removed;
+};
+/* On the dispatcher. 404 if the job is unknown to owner, else 200. */
+int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s);
+void engine_unsubscribe(struct engine *e, struct engine_sub *s);
 /* Directory of a job's outputs (opened O_PATH), or -1. */
 int engine_outputs_dirfd(struct engine *e, const char *job_id);
 

@@ -28,6 +28,7 @@ struct job_output {
 };
 
 struct engine;
+struct engine_sub;
 
 struct job {
     struct job *hnext; /* engine hash chain */
@@ -69,6 +70,9 @@ struct job {
     bool dirty;      /* state changed while it was */
     bool cancel_requested;
     bool durable; /* its row is committed */
+    struct engine_sub *subs; /* SSE listeners */
+    char last_event_status[16];
+    bool done_emitting;
 };
 
 const char *job_status_name(enum job_status s);
