@@ -86,6 +86,10 @@ static int engine_start(struct reactor *re)
     ec.max_attempts = c->comfyui_max_attempts;
     ec.max_output_bytes = c->max_output_bytes;
     ec.limits.max_nodes = 2000;
+    ec.cache_enabled = c->cache_enabled;
+    ec.cache_shared = c->cache_shared;
+    ec.cache_ttl_s = c->cache_ttl_seconds;
+    ec.idem_ttl_s = c->idempotency_ttl_seconds;
     ec.limits.max_image_size = c->max_image_size;
     ec.limits.max_batch_size = c->max_batch_size;
     snprintf(ec.storage_path, sizeof(ec.storage_path), "%s", c->storage_local_path);

@@ -13,6 +13,8 @@ int api_system_register(struct gateway *gw);
 int api_backends_register(struct gateway *gw);
 /* api_jobs.c: workflows, jobs, outputs */
 int api_jobs_register(struct gateway *gw);
+/* api_workflows.c: workflows list/read/CRUD */
+int api_workflows_register(struct gateway *gw);
 /* api_events.c: GET /jobs/:id/events (SSE) */
 int api_events_register(struct gateway *gw);
 

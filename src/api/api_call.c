@@ -15,8 +15,8 @@ static void reply_cb(struct ring_call *rc)
         free(c);
         return;
     }
-    if (c->header_name[0])
-        http_add_header(c->ex, c->header_name, c->header_value);
+    for (unsigned i = 0; i < c->nhdr; i++)
+        http_add_header(c->ex, c->hdr_name[i], c->hdr_value[i]);
     if (c->json) {
         http_respond_owned(c->ex, c->status, "application/json", c->json, strlen(c->json), free);
         c->json = NULL;
@@ -58,6 +58,15 @@ struct api_call *api_call_new(struct http_exchange *ex, struct gateway *gw, api_
 void api_call_start(struct api_call *c)
 {
     ring_call(&c->gw->reactors[FLEET_REACTOR].ring, http_ring(c->ex), &c->rc, work_cb, reply_cb);
+}
+
+void api_call_header(struct api_call *c, const char *name, const char *value)
+{
+    if (c->nhdr == 4)
+        return;
+    snprintf(c->hdr_name[c->nhdr], sizeof(c->hdr_name[0]), "%s", name);
+    snprintf(c->hdr_value[c->nhdr], sizeof(c->hdr_value[0]), "%s", value);
+    c->nhdr++;
 }
 
 void api_call_done(struct api_call *c)

@@ -34,8 +34,9 @@ struct api_call {
     const char *location;
     /* a custom answer (files): runs on the connection's reactor when status is 200 */
     void (*reply)(struct api_call *c);
-    char header_name[32];
-    char header_value[128];
+    char hdr_name[4][32];
+    char hdr_value[4][128];
+    unsigned nhdr;
 };
 
 struct api_call *api_call_new(struct http_exchange *ex, struct gateway *gw, api_work_fn work);
@@ -46,6 +47,8 @@ void api_call_done(struct api_call *c);
 void api_call_json(struct api_call *c, int status, json_t *o); /* takes o */
 void api_call_error(struct api_call *c, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Adds a response header (up to 4). */
+void api_call_header(struct api_call *c, const char *name, const char *value);
 /* Answers an error with a details array: {"error":{...,"errors":[...]}} (takes details). */
 void api_respond_error_details(struct http_exchange *ex, int status, const char *code,
                                const char *message, json_t *details);

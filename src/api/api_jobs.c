@@ -22,61 +22,16 @@ static bool uuid_ok(const char *s)
     return true;
 }
 
-/* --- workflows ---------------------------------------------------------------------------------- */
-
-static void workflows_list_work(struct api_call *c)
-{
-    struct workflow_set *s = engine_workflows(c->gw->engine);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < s->n; i++) {
-        const struct workflow *w = s->items[i];
-        if (!w->deleted && workflow_set_get(s, w->id, 0) == w)
-            json_array_append_new(arr, workflow_to_json(w, false));
-    }
-    api_call_json(c, 200, json_pack("{s:o}", "workflows", arr));
-}
-
-static void workflows_list_cb(struct http_exchange *ex, void *arg)
-{
-    struct api_call *c = api_call_new(ex, arg, workflows_list_work);
-    if (c)
-        api_call_start(c);
-}
-
-static void workflow_get_work(struct api_call *c)
-{
-    const struct workflow *w = workflow_set_get(engine_workflows(c->gw->engine), c->id, c->version);
-    if (!w || (c->version == 0 && w->deleted))
-        return api_call_error(c, 404, "WORKFLOW_NOT_FOUND", "no workflow %s", c->id);
-    api_call_json(c, 200, workflow_to_json(w, true));
-}
-
-static void workflow_get_cb(struct http_exchange *ex, void *arg)
-{
-    struct api_call *c = api_call_new(ex, arg, workflow_get_work);
-    if (!c)
-        return;
-    http_param_copy(ex, "id", c->id, sizeof(c->id));
-    char v[16];
-    if (http_query_get(http_req(ex), "version", v, sizeof(v)) >= 0) {
-        char *end;
-        long n = strtol(v, &end, 10);
-        if (*end || n < 1 || n > 1000000) {
-            free(c);
-            http_respond_error(ex, 400, "VALIDATION_ERROR", "version must be a positive integer");
-            return;
-        }
-        c->version = (int)n;
-    }
-    api_call_start(c);
-}
-
 /* --- jobs --------------------------------------------------------------------------------------- */
 
 static void submitted(struct engine_submit *res, void *ctx)
 {
     struct api_call *c = ctx;
-    if (res->status != 202) {
+    if (res->status != 200 && res->status != 202) {
+        if (res->status == 429)
+            api_call_header(c, "Retry-After", "5");
+        if (res->status == 409)
+            api_call_header(c, "Retry-After", "1");
         if (res->errors) {
             c->status = res->status;
             c->code = res->code;
@@ -84,20 +39,21 @@ static void submitted(struct engine_submit *res, void *ctx)
             snprintf(c->message, sizeof(c->message), "%s", res->message);
             return api_call_done(c);
         }
-        if (res->status == 429) {
-            snprintf(c->header_name, sizeof(c->header_name), "Retry-After");
-            snprintf(c->header_value, sizeof(c->header_value), "5");
-        }
         return api_call_error(c, res->status, res->code, "%s", res->message);
     }
-    const struct job *j = res->job;
+    struct job *j = res->job;
     char poll[96];
     snprintf(poll, sizeof(poll), "/jobs/%s", j->id);
-    snprintf(c->header_name, sizeof(c->header_name), "Location");
-    snprintf(c->header_value, sizeof(c->header_value), "%s", poll);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "jobId", j->id, "status",
-                          job_status_name(j->status), "pollUrl", poll, "queue_position",
-                          (json_int_t)res->queue_position);
+    api_call_header(c, "Location", poll);
+    if (res->replayed)
+        api_call_header(c, "Idempotency-Replayed", "true");
+    if (res->cache_hit) { /* finished at once: the whole job */
+        return api_call_json(c, 200, job_to_json(j, -1));
+    }
+    json_t *o = json_pack("{s:s, s:s, s:s}", "jobId", j->id, "status", job_status_name(j->status),
+                          "pollUrl", poll);
+    if (res->queue_position >= 0)
+        json_object_set_new(o, "queue_position", json_integer(res->queue_position));
     api_call_json(c, 202, o);
 }
 
@@ -105,7 +61,7 @@ static void submit_work(struct api_call *c)
 {
     json_t *body = c->body;
     c->body = NULL;
-    engine_submit(c->gw->engine, c->owner, body, submitted, c);
+    engine_submit(c->gw->engine, c->owner, body, c->name[0] ? c->name : NULL, submitted, c);
     json_decref(body);
 }
 
@@ -120,6 +76,22 @@ static void jobs_post_cb(struct http_exchange *ex, void *arg)
         return;
     }
     c->body = body;
+    size_t kl = 0;
+    const char *key = http_header_get(http_req(ex), "idempotency-key", &kl);
+    if (key) {
+        bool ok = kl > 0 && kl < 256;
+        for (size_t i = 0; ok && i < kl; i++)
+            ok = key[i] > 0x20 && key[i] < 0x7f;
+        if (!ok) {
+            json_decref(body);
+            free(c);
+            http_respond_error(ex, 400, "VALIDATION_ERROR",
+                               "Idempotency-Key must be 1-255 visible ASCII characters");
+            return;
+        }
+        memcpy(c->name, key, kl);
+        c->name[kl] = '\0';
+    }
     api_call_start(c);
 }
 
@@ -279,9 +251,7 @@ static void output_file_cb(struct http_exchange *ex, void *arg)
 int api_jobs_register(struct gateway *gw)
 {
     struct http_router *r = &gw->router;
-    if (http_router_add(r, "GET", "/workflows", workflows_list_cb, gw) < 0 ||
-        http_router_add(r, "GET", "/workflows/:id", workflow_get_cb, gw) < 0 ||
-        http_router_add(r, "POST", "/jobs", jobs_post_cb, gw) < 0 ||
+    if (http_router_add(r, "POST", "/jobs", jobs_post_cb, gw) < 0 ||
         http_router_add(r, "GET", "/jobs", jobs_list_cb, gw) < 0 ||
         http_router_add(r, "GET", "/jobs/:id", job_get_cb, gw) < 0 ||
         http_router_add(r, "POST", "/jobs/:id/cancel", job_cancel_cb, gw) < 0 ||

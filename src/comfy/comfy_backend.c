@@ -184,15 +184,12 @@ static void caps_done(struct comfy_call *c, int err, long status)
 {
     struct comfy_backend *b = c->ctx;
     b->caps_loading = false;
-    json_t *j = NULL;
-    if (err == 0 && status == 200)
-        j = json_loadb(c->resp.data, c->resp.len, 0, NULL);
-    if (j && comfy_caps_set(&b->caps, j) == 0) {
+    /* comfy_caps_load, not json_loadb: real /object_info holds 2^64-1 (KSampler's seed max),
+     * which jansson refuses as an integer */
+    if (err == 0 && status == 200 && comfy_caps_load(&b->caps, c->resp.data, c->resp.len) == 0)
         b->caps_loaded = true;
-    } else {
+    else
         comfy_backend_report_failure(b, "cannot read /object_info");
-    }
-    json_decref(j);
     comfy_call_release(c);
 }
 

@@ -94,6 +94,13 @@ static const struct setting settings[] = {
     {"MAX_BATCH_SIZE", K_U64, F(max_batch_size), 1, 4096, "8", "largest batch_size input"},
     {"MAX_OUTPUT_BYTES", K_U64, F(max_output_bytes), 1024, 1ull << 40, "1073741824",
      "largest single output file fetched from a backend"},
+    {"CACHE_ENABLED", K_BOOL, F(cache_enabled), 0, 0, "true",
+     "identical requests (workflow version + inputs) reuse a finished job's outputs"},
+    {"CACHE_TTL_SECONDS", K_U32, F(cache_ttl_seconds), 1, 31536000, "86400",
+     "how long a finished job serves cache hits"},
+    {"CACHE_SHARED", K_BOOL, F(cache_shared), 0, 0, "false", "cache hits across tenants"},
+    {"IDEMPOTENCY_TTL_SECONDS", K_U32, F(idempotency_ttl_seconds), 1, 31536000, "86400",
+     "how long an Idempotency-Key is remembered"},
     {"MAX_JOBS_IN_MEMORY", K_U64, F(max_jobs_in_memory), 100, 100000000, "100000",
      "finished jobs kept in memory"},
 };

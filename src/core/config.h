@@ -56,6 +56,10 @@ struct config {
     uint64_t max_batch_size;
     uint64_t max_output_bytes;
     uint64_t max_jobs_in_memory;
+    bool cache_enabled;
+    bool cache_shared;
+    uint32_t cache_ttl_seconds;
+    uint32_t idempotency_ttl_seconds;
 };
 
 /* Loads defaults, then KEY=VALUE lines of env_file (if it exists; variables already in the

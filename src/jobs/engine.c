@@ -1,6 +1,7 @@
 /* engine — see engine.h. */
 #include "jobs/engine.h"
 
+#include <bearssl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "comfy/comfy_graph.h"
 #include "http/http_file.h"
 #include "jobs/job_store.h"
+#include "jobs/keymap.h"
 
 struct engine {
     struct ring *ring;
@@ -32,6 +34,9 @@ struct engine {
     uint64_t seq;
     size_t running;
     bool stopping;
+    struct keymap idem;  /* owner \x1f key → job */
+    struct keymap cache; /* cache key → succeeded job */
+    unsigned long ticks;
     struct ring_timer dispatch_timer;
 };
 
@@ -280,12 +285,15 @@ static void saved_cb(struct job_save *s)
             /* not durable, so not accepted: take it back out of the queue */
             queue_remove(e, j);
             j->status = JOB_FAILED;
+            if (j->idem_key[0])
+                keymap_del(&e->idem, j->idem_key);
             res.status = 503;
             res.code = "STORE_UNAVAILABLE";
             snprintf(res.message, sizeof(res.message), "the job could not be stored");
         } else {
             j->durable = true;
-            res.status = 202;
+            res.status = j->cache_hit ? 200 : 202;
+            res.cache_hit = j->cache_hit;
             res.job = j;
             res.queue_position = engine_queue_position(e, j);
         }
@@ -312,6 +320,10 @@ static int persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
     sc->save.job = j;
     sc->save.done = saved_cb;
     sc->save.row = job_store_snapshot(j, j->run);
+    int64_t cexp = 0;
+    if (j->status == JOB_SUCCEEDED && !j->cache_hit && e->cfg.cache_enabled && j->cache_key[0])
+        cexp = j->finished_ms + (int64_t)e->cfg.cache_ttl_s * 1000;
+    job_store_snapshot_keys(sc->save.row, j, cexp);
     j->persisting = true;
     if (job_store_save(e->store, e->ring, &sc->save) < 0) {
         json_decref(sc->save.row);
@@ -400,6 +412,10 @@ static void run_done(struct comfy_run *r)
     run_state(r);
     if (r->err == COMFY_OK) {
         j->status = JOB_SUCCEEDED;
+        if (e->cfg.cache_enabled && j->cache_key[0])
+            keymap_put(&e->cache, j->cache_key, j->id, NULL,
+                       job_now_ms() + (int64_t)e->cfg.cache_ttl_s * 1000);
+        job_log(j, "info", "succeeded with %zu output(s)", j->noutputs);
     } else {
         j->status = r->err == COMFY_INTERRUPTED && j->cancel_requested ? JOB_CANCELED : JOB_FAILED;
         snprintf(j->error_code, sizeof(j->error_code), "%s", comfy_err_code(r->err));
@@ -408,6 +424,12 @@ static void run_done(struct comfy_run *r)
         snprintf(j->error_class, sizeof(j->error_class), "%s", r->err_class);
         if (r->node_errors)
             j->node_errors = json_incref(r->node_errors);
+        job_log(j, "error", "%s: %.150s", j->error_code, j->error_message);
+    }
+    for (unsigned i = 0; i < r->nrecs; i++) {
+        if (r->recs[i].err != COMFY_OK && i + 1 < r->nrecs)
+            job_log(j, "warn", "attempt %u on backend %d failed (%s), retried", i + 1,
+                    r->recs[i].backend, comfy_err_code(r->recs[i].err));
     }
     j->finished_ms = job_now_ms();
     j->done_emitting = true;
@@ -470,6 +492,7 @@ static bool start_job(struct engine *e, struct job *j)
     };
     j->status = JOB_RUNNING;
     j->started_ms = job_now_ms();
+    job_log(j, "info", "dispatched");
     j->run = r;
     e->running++;
     if (comfy_run_start(r, e->fleet, &p, &run_ops, j) < 0) {
@@ -513,6 +536,10 @@ static void dispatch_timer_cb(struct ring_timer *t)
 {
     struct engine *e = (struct engine *)((char *)t - offsetof(struct engine, dispatch_timer));
     dispatch(e);
+    if (++e->ticks % 600 == 0) { /* once a minute: expired idempotency keys and cache entries */
+        keymap_sweep(&e->idem, job_now_ms());
+        keymap_sweep(&e->cache, job_now_ms());
+    }
     if (!e->stopping)
         ring_timer_arm(e->ring, &e->dispatch_timer, 100);
 }
@@ -576,19 +603,115 @@ static int check_body(json_t *body, char *msg, size_t len)
     return -1;
 }
 
-void engine_submit(struct engine *e, const char *owner, json_t *body, engine_submit_cb cb,
-                   void *ctx)
+static void sha256_hex(const char *s, size_t n, char out[65])
 {
-    char msg[256];
+    br_sha256_context c;
+    unsigned char d[32];
+    br_sha256_init(&c);
+    br_sha256_update(&c, s, n);
+    br_sha256_out(&c, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* SHA-256 of canonical JSON (sorted keys, compact): equal documents, equal hashes. */
+static void json_sha256(const json_t *v, char out[65])
+{
+    char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    sha256_hex(t ? t : "", t ? strlen(t) : 0, out);
+    free(t);
+}
+
+/* Cache key: workflow id + version hash + canonical inputs and params (+ tenant unless
+ * CACHE_SHARED). */
+static void cache_key(const struct engine *e, const char *owner, const struct workflow *w,
+                      const json_t *inputs, const json_t *params, char out[65])
+{
+    json_t *k = json_pack("{s:s, s:s, s:O, s:O, s:s}", "w", w->id, "h", w->hash, "i", inputs,
+                          "p", params ? params : json_null(), "o",
+                          e->cfg.cache_shared ? "" : owner);
+    json_sha256(k, out);
+    json_decref(k);
+}
+
+static void answer_job(engine_submit_cb cb, void *ctx, struct engine *e, struct job *j, int status,
+                       bool replayed, bool hit)
+{
+    struct engine_submit res;
+    memset(&res, 0, sizeof(res));
+    res.status = status;
+    res.job = j;
+    res.queue_position = engine_queue_position(e, j);
+    res.replayed = replayed;
+    res.cache_hit = hit;
+    cb(&res, ctx);
+}
+
+/* An idempotent repeat: same key and body → the same job; another body → 422; the first
+ * request still being stored → 409 (retry shortly). Returns true when it answered. */
+static bool idem_check(struct engine *e, const char *key, const char *hash, engine_submit_cb cb,
+                       void *ctx)
+{
+    struct keymap_entry *ent = keymap_get(&e->idem, key, job_now_ms());
+    if (!ent)
+        return false;
+    struct job *j = jobs_get(e, ent->job_id);
+    if (strcmp(ent->hash, hash) != 0)
+        submit_fail(cb, ctx, 422, "IDEMPOTENCY_KEY_REUSE", NULL,
+                    "%sthis idempotency key was used with a different request body", "");
+    else if (!j)
+        submit_fail(cb, ctx, 409, "IDEMPOTENCY_CONFLICT", NULL, "%s", "the job of this key is gone");
+    else if (!j->durable && j->persisting)
+        submit_fail(cb, ctx, 409, "IDEMPOTENCY_IN_PROGRESS", NULL, "%s",
+                    "a request with this idempotency key is still being processed");
+    else
+        answer_job(cb, ctx, e, j, j->cache_hit ? 200 : 202, true, j->cache_hit);
+    return true;
+}
+
+/* A finished job with the same cache key → a new job that shares its outputs. */
+static struct job *cache_hit(struct engine *e, struct job *nj)
+{
+    struct keymap_entry *ent = keymap_get(&e->cache, nj->cache_key, job_now_ms());
+    struct job *orig = ent ? jobs_get(e, ent->job_id) : NULL;
+    if (!orig || orig->status != JOB_SUCCEEDED || !orig->noutputs)
+        return NULL;
+    nj->outputs = malloc(orig->noutputs * sizeof(*nj->outputs));
+    if (!nj->outputs)
+        return NULL;
+    memcpy(nj->outputs, orig->outputs, orig->noutputs * sizeof(*nj->outputs));
+    nj->noutputs = nj->outputs_cap = orig->noutputs;
+    snprintf(nj->cache_of, sizeof(nj->cache_of), "%s", orig->cache_of[0] ? orig->cache_of : orig->id);
+    nj->cache_hit = true;
+    nj->status = JOB_SUCCEEDED;
+    nj->started_ms = nj->finished_ms = job_now_ms();
+    nj->nodes_done = nj->nodes_total;
+    json_decref(nj->graph);
+    nj->graph = NULL;
+    job_log(nj, "info", "cache hit: outputs of job %s", nj->cache_of);
+    return nj;
+}
+
+void engine_submit(struct engine *e, const char *owner, json_t *body, const char *idem_key,
+                   engine_submit_cb cb, void *ctx)
+{
+    char msg[256], body_hash[65], ikey[300] = "";
     if (check_body(body, msg, sizeof(msg)) < 0)
         return submit_fail(cb, ctx, 400, "VALIDATION_ERROR", NULL, "%s", msg);
+    if (!idem_key)
+        idem_key = json_string_value(json_object_get(json_object_get(body, "metadata"),
+                                                     "requestId"));
+    if (idem_key) {
+        snprintf(ikey, sizeof(ikey), "%s\x1f%s", owner, idem_key);
+        json_sha256(body, body_hash);
+        if (idem_check(e, ikey, body_hash, cb, ctx))
+            return;
+    }
     const char *wid = json_string_value(json_object_get(body, "workflowId"));
     int ver = (int)json_integer_value(json_object_get(body, "workflowVersion"));
     const struct workflow *w = workflow_set_get(&e->wf, wid, ver);
     if (!w || (ver == 0 && w->deleted))
         return submit_fail(cb, ctx, 404, "WORKFLOW_NOT_FOUND", NULL, "no workflow %s", wid);
-    if (e->heap_len >= e->cfg.max_queue || queued_for(e, owner) >= e->cfg.max_queue_per_tenant)
-        return submit_fail(cb, ctx, 429, "QUEUE_FULL", NULL, "%sthe queue is full", "");
     json_t *inputs = json_object_get(body, "inputs");
     json_t *empty = inputs ? NULL : json_object();
     json_t *final_inputs = NULL, *errors = NULL;
@@ -598,23 +721,39 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, engine_sub
     if (!graph)
         return submit_fail(cb, ctx, 400, "VALIDATION_ERROR", errors, "%sinvalid inputs", "");
     struct job *j = job_new(e, owner, w, graph, final_inputs, body);
-    if (!j || jobs_put(e, j) < 0 || queue_push(e, j) < 0) {
-        if (j)
-            job_free(j);
+    if (!j)
         return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
+    cache_key(e, owner, w, final_inputs, json_object_get(body, "params"), j->cache_key);
+    bool hit = e->cfg.cache_enabled && cache_hit(e, j);
+    if (!hit && (e->heap_len >= e->cfg.max_queue ||
+                 queued_for(e, owner) >= e->cfg.max_queue_per_tenant)) {
+        job_free(j);
+        return submit_fail(cb, ctx, 429, "QUEUE_FULL", NULL, "%sthe queue is full", "");
+    }
+    if (jobs_put(e, j) < 0 || (!hit && queue_push(e, j) < 0)) {
+        job_free(j);
+        return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
+    }
+    if (!hit)
+        job_log(j, "info", "queued (priority %d)", j->priority);
+    if (ikey[0]) {
+        snprintf(j->idem_key, sizeof(j->idem_key), "%s", ikey);
+        snprintf(j->idem_hash, sizeof(j->idem_hash), "%s", body_hash);
+        j->idem_expires_ms = job_now_ms() + (int64_t)e->cfg.idem_ttl_s * 1000;
+        keymap_put(&e->idem, ikey, j->id, body_hash, j->idem_expires_ms);
     }
     if (!e->store) {
         j->durable = true;
-        struct engine_submit res = {.status = 202, .job = j};
-        res.queue_position = engine_queue_position(e, j);
-        cb(&res, ctx);
+        answer_job(cb, ctx, e, j, hit ? 200 : 202, false, hit);
         dispatch(e);
         return;
     }
-    /* Accepted only once durable: the 202 goes out from saved_cb, after the commit. */
+    /* Accepted only once durable: the answer goes out from saved_cb, after the commit. */
     if (persist_with(e, j, cb, ctx) < 0) {
         queue_remove(e, j);
         j->status = JOB_FAILED;
+        if (ikey[0])
+            keymap_del(&e->idem, ikey);
         return submit_fail(cb, ctx, 503, "STORE_BUSY", NULL, "%sthe store is overloaded", "");
     }
 }
@@ -727,54 +866,153 @@ static int open_storage(struct engine *e, char *err, size_t errlen)
     return 0;
 }
 
-/* Queues every job that was queued or running when the gateway stopped. */
+static void row_str(json_t *row, const char *k, char *dst, size_t cap)
+{
+    const char *v = json_string_value(json_object_get(row, k));
+    snprintf(dst, cap, "%s", v ? v : "");
+}
+
+static json_t *row_json(json_t *row, const char *k)
+{
+    const char *v = json_string_value(json_object_get(row, k));
+    return v ? json_loads(v, 0, NULL) : NULL;
+}
+
+static enum job_status status_from(const char *s)
+{
+    for (int i = JOB_QUEUED; i <= JOB_CANCELED; i++) {
+        if (s && !strcmp(s, job_status_name((enum job_status)i)))
+            return (enum job_status)i;
+    }
+    return JOB_FAILED;
+}
+
+static struct job *job_from_row(struct engine *e, json_t *row)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->engine = e;
+    j->dirfd = -1;
+    j->durable = true;
+    row_str(row, "id", j->id, sizeof(j->id));
+    row_str(row, "owner", j->owner, sizeof(j->owner));
+    row_str(row, "workflow_id", j->workflow_id, sizeof(j->workflow_id));
+    row_str(row, "workflow_hash", j->workflow_hash, sizeof(j->workflow_hash));
+    row_str(row, "backend", j->backend, sizeof(j->backend));
+    row_str(row, "prompt_id", j->prompt_id, sizeof(j->prompt_id));
+    row_str(row, "error_code", j->error_code, sizeof(j->error_code));
+    row_str(row, "error_message", j->error_message, sizeof(j->error_message));
+    row_str(row, "error_node", j->error_node, sizeof(j->error_node));
+    row_str(row, "error_class", j->error_class, sizeof(j->error_class));
+    row_str(row, "cache_of", j->cache_of, sizeof(j->cache_of));
+    row_str(row, "cache_key", j->cache_key, sizeof(j->cache_key));
+    j->workflow_version = (int)json_integer_value(json_object_get(row, "workflow_version"));
+    j->inputs = row_json(row, "inputs");
+    j->metadata = row_json(row, "metadata");
+    j->graph = row_json(row, "graph");
+    j->node_errors = row_json(row, "node_errors");
+    j->priority = (int)json_integer_value(json_object_get(row, "priority"));
+    j->seq = (uint64_t)json_integer_value(json_object_get(row, "seq"));
+    j->attempts = (unsigned)json_integer_value(json_object_get(row, "attempts"));
+    j->cache_hit = json_integer_value(json_object_get(row, "cache_hit")) != 0;
+    j->created_ms = json_integer_value(json_object_get(row, "created_at"));
+    j->started_ms = json_integer_value(json_object_get(row, "started_at"));
+    j->finished_ms = json_integer_value(json_object_get(row, "finished_at"));
+    j->status = status_from(json_string_value(json_object_get(row, "status")));
+    j->nodes_total = (unsigned)json_object_size(j->graph);
+    return j;
+}
+
+static void recover_outputs(struct engine *e, json_t *outs)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o)
+    {
+        struct job *j = jobs_get(e, json_string_value(json_object_get(o, "job_id")) ?: "");
+        if (!j || j->noutputs >= 4096)
+            continue;
+        if (j->noutputs == j->outputs_cap) {
+            size_t nc = j->outputs_cap ? j->outputs_cap * 2 : 4;
+            struct job_output *no = realloc(j->outputs, nc * sizeof(*no));
+            if (!no)
+                continue;
+            j->outputs = no;
+            j->outputs_cap = nc;
+        }
+        struct job_output *jo = &j->outputs[j->noutputs++];
+        memset(jo, 0, sizeof(*jo));
+        row_str(o, "name", jo->name, sizeof(jo->name));
+        row_str(o, "mime", jo->mime, sizeof(jo->mime));
+        row_str(o, "sha256", jo->sha256, sizeof(jo->sha256));
+        row_str(o, "node", jo->node, sizeof(jo->node));
+        row_str(o, "kind", jo->kind, sizeof(jo->kind));
+        jo->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
+    }
+}
+
+static void recover_keys(struct engine *e, json_t *idem, json_t *cache)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(idem, i, r)
+    {
+        const char *job = json_string_value(json_object_get(r, "job_id"));
+        const char *key = json_string_value(json_object_get(r, "key"));
+        const char *hash = json_string_value(json_object_get(r, "body_hash"));
+        if (job && key)
+            keymap_put(&e->idem, key, job, hash,
+                       json_integer_value(json_object_get(r, "expires_at")));
+    }
+    json_array_foreach(cache, i, r)
+    {
+        const char *job = json_string_value(json_object_get(r, "job_id"));
+        const char *key = json_string_value(json_object_get(r, "key"));
+        if (job && key)
+            keymap_put(&e->cache, key, job, NULL,
+                       json_integer_value(json_object_get(r, "expires_at")));
+    }
+}
+
+/* Reads back the recent jobs; every job that was queued or running when the gateway stopped
+ * is queued again (a running one had its attempt interrupted: it counts). */
 static int recover(struct engine *e)
 {
     uint64_t max_seq = 0;
-    json_t *rows = job_store_load_unfinished(e->store, &max_seq);
-    if (!rows)
+    json_t *all = job_store_load_recent(e->store, e->cfg.max_jobs_in_memory, job_now_ms(),
+                                        &max_seq);
+    if (!all)
         return -1;
     e->seq = max_seq;
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row)
+    json_array_foreach(json_object_get(all, "jobs"), i, row)
     {
-        struct job *j = calloc(1, sizeof(*j));
-        const char *graph = json_string_value(json_object_get(row, "graph"));
-        json_t *g = graph ? json_loads(graph, 0, NULL) : NULL;
-        if (!j || !g) {
-            free(j);
-            json_decref(g);
+        struct job *j = job_from_row(e, row);
+        if (!j)
+            continue;
+        bool unfinished = !job_finished(j);
+        if (unfinished && !j->graph) {
+            j->status = JOB_FAILED; /* cannot run again without its graph */
+            snprintf(j->error_code, sizeof(j->error_code), "LOST");
+        }
+        if (jobs_put(e, j) < 0) {
+            job_free(j);
             continue;
         }
-        j->engine = e;
-        j->dirfd = -1;
-        j->durable = true;
-        snprintf(j->id, sizeof(j->id), "%s", json_string_value(json_object_get(row, "id")));
-        snprintf(j->owner, sizeof(j->owner), "%s",
-                 json_string_value(json_object_get(row, "owner")));
-        const char *s = json_string_value(json_object_get(row, "workflow_id"));
-        snprintf(j->workflow_id, sizeof(j->workflow_id), "%s", s ? s : "");
-        j->workflow_version = (int)json_integer_value(json_object_get(row, "workflow_version"));
-        s = json_string_value(json_object_get(row, "workflow_hash"));
-        snprintf(j->workflow_hash, sizeof(j->workflow_hash), "%s", s ? s : "");
-        s = json_string_value(json_object_get(row, "inputs"));
-        j->inputs = s ? json_loads(s, 0, NULL) : NULL;
-        s = json_string_value(json_object_get(row, "metadata"));
-        j->metadata = s ? json_loads(s, 0, NULL) : NULL;
-        j->graph = g;
-        j->priority = (int)json_integer_value(json_object_get(row, "priority"));
-        j->seq = (uint64_t)json_integer_value(json_object_get(row, "seq"));
-        j->attempts = (unsigned)json_integer_value(json_object_get(row, "attempts"));
-        j->created_ms = json_integer_value(json_object_get(row, "created_at"));
-        j->nodes_total = (unsigned)json_object_size(g);
-        j->status = JOB_QUEUED;
-        if (jobs_put(e, j) < 0 || queue_push(e, j) < 0)
-            job_free(j);
-        else
+        if (unfinished && j->graph) {
+            if (j->status == JOB_RUNNING)
+                job_log(j, "warn", "the gateway restarted while it ran: queued again");
+            j->status = JOB_QUEUED;
+            j->started_ms = 0;
+            queue_push(e, j);
             persist(e, j);
+        }
     }
-    json_decref(rows);
+    recover_outputs(e, json_object_get(all, "outputs"));
+    recover_keys(e, json_object_get(all, "idem"), json_object_get(all, "cache"));
+    json_decref(all);
     return 0;
 }
 
@@ -793,7 +1031,7 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
     e->buckets = calloc(e->nbuckets, sizeof(*e->buckets));
     workflow_set_init(&e->wf, 100000);
     *out = e;
-    if (!e->buckets)
+    if (!e->buckets || keymap_init(&e->idem, 1000000) < 0 || keymap_init(&e->cache, 1000000) < 0)
         return -ENOMEM;
     if (cfg->workflows_dir[0] &&
         workflow_set_load_dir(&e->wf, cfg->workflows_dir, err, errlen) < 0)
@@ -846,6 +1084,8 @@ void engine_free(struct engine *e)
     free(e->order);
     free(e->buckets);
     free(e->heap);
+    keymap_free(&e->idem);
+    keymap_free(&e->cache);
     workflow_set_free(&e->wf);
     if (e->outputs_fd >= 0)
         close(e->outputs_fd);

@@ -29,6 +29,10 @@ struct engine_config {
     struct workflow_limits limits;
     char storage_path[1024];     /* outputs under <storage_path>/outputs/<job id>/ */
     char workflows_dir[1024];    /* bundled templates */
+    bool cache_enabled;
+    bool cache_shared;           /* cache hits across tenants */
+    uint32_t cache_ttl_s;
+    uint32_t idem_ttl_s;         /* idempotency keys */
 };
 
 struct engine;
@@ -39,8 +43,10 @@ struct engine_submit {
     const char *code;   /* error code when status is not 202 */
     char message[512];
     json_t *errors;     /* VALIDATION_ERROR details (owned by the callback) */
-    struct job *job;    /* on 202 */
+    struct job *job;    /* on 202 (or 200 for a cache hit) */
     long queue_position;
+    bool replayed;      /* an idempotent repeat: job is the original one */
+    bool cache_hit;     /* job is a new, already finished job sharing earlier outputs */
 };
 
 typedef void (*engine_submit_cb)(struct engine_submit *res, void *ctx);
@@ -51,9 +57,10 @@ void engine_stop(struct engine *e);
 bool engine_idle(const struct engine *e);
 void engine_free(struct engine *e);
 
-/* body: {workflowId, workflowVersion?, inputs?, priority?, metadata?}. */
-void engine_submit(struct engine *e, const char *owner, json_t *body, engine_submit_cb cb,
-                   void *ctx);
+/* body: {workflowId, workflowVersion?, inputs?, params?, priority?, metadata?}. idem_key: the
+ * Idempotency-Key header (NULL: metadata.requestId, if any). */
+void engine_submit(struct engine *e, const char *owner, json_t *body, const char *idem_key,
+                   engine_submit_cb cb, void *ctx);
 /* NULL if unknown (or owned by someone else, when owner is not NULL). */
 struct job *engine_job(struct engine *e, const char *id, const char *owner);
 long engine_queue_position(const struct engine *e, const struct job *j);

@@ -1,6 +1,8 @@
 /* job — see job.h. */
 #include "jobs/job.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -96,6 +98,8 @@ json_t *job_to_json(const struct job *j, long queue_position)
                                                   : json_null()));
     json_object_set_new(o, "urls", json_pack("{s:s, s:s, s:s}", "self", self, "events", events,
                                              "cancel", cancel));
+    if (j->cache_of[0])
+        json_object_set_new(o, "cacheOf", json_string(j->cache_of));
     return o;
 }
 
@@ -107,4 +111,43 @@ void job_free(struct job *j)
     json_decref(j->node_errors);
     free(j->outputs);
     free(j);
+}
+
+/* Removes "user:password@" from every URL in s (credentials must not reach a log). */
+static void strip_userinfo(char *s)
+{
+    char *p = s;
+    while ((p = strstr(p, "://"))) {
+        p += 3;
+        char *end = p + strcspn(p, "/ \"");
+        char *at = memchr(p, '@', (size_t)(end - p));
+        if (at)
+            memmove(p, at + 1, strlen(at + 1) + 1);
+    }
+}
+
+void job_log(struct job *j, const char *level, const char *fmt, ...)
+{
+    struct job_log *l = &j->log[j->nlog % (sizeof(j->log) / sizeof(j->log[0]))];
+    l->ts = job_now_ms();
+    snprintf(l->level, sizeof(l->level), "%s", level);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->message, sizeof(l->message), fmt, ap);
+    va_end(ap);
+    strip_userinfo(l->message);
+    j->nlog++;
+}
+
+json_t *job_log_json(const struct job *j)
+{
+    const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
+    unsigned first = j->nlog > cap ? j->nlog - cap : 0;
+    json_t *arr = json_array();
+    for (unsigned i = first; i < j->nlog; i++) {
+        const struct job_log *l = &j->log[i % cap];
+        json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "ts", (json_int_t)l->ts, "level",
+                                             l->level, "message", l->message));
+    }
+    return arr;
 }

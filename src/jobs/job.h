@@ -73,6 +73,18 @@ struct job {
     struct engine_sub *subs; /* SSE listeners */
     char last_event_status[16];
     bool done_emitting;
+    char cache_key[65];  /* SHA-256 of workflow, version hash, canonical inputs */
+    char cache_of[37];   /* a cache hit: the job whose outputs it shares */
+    char idem_key[300];  /* owner \x1f key, when the submit carried one */
+    char idem_hash[65];
+    int64_t idem_expires_ms;
+    /* the job's log, a bounded ring of sanitised lines */
+    struct job_log {
+        int64_t ts;
+        char level[8];
+        char message[200];
+    } log[32];
+    unsigned nlog; /* total lines ever; the ring keeps the last 32 */
 };
 
 const char *job_status_name(enum job_status s);
@@ -81,5 +93,9 @@ bool job_finished(const struct job *j);
 json_t *job_to_json(const struct job *j, long queue_position);
 int64_t job_now_ms(void);
 void job_free(struct job *j);
+/* Adds a line to the job's log (printf-style; URLs lose any user:password@). */
+void job_log(struct job *j, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+json_t *job_log_json(const struct job *j);
 
 #endif

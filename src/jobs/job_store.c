@@ -9,8 +9,8 @@ static const char *UPSERT =
     "INSERT INTO jobs (id, owner, workflow_id, workflow_version, workflow_hash, inputs, metadata,"
     " graph, priority, seq, status, cache_hit, attempts, backend, prompt_id, error_code,"
     " error_message, error_node, error_class, node_errors, created_at, started_at, finished_at,"
-    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-    " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+    " updated_at, cache_of, cache_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
     " ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,"
     " backend = excluded.backend, prompt_id = excluded.prompt_id, error_code ="
     " excluded.error_code, error_message = excluded.error_message, error_node ="
@@ -69,6 +69,21 @@ json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
         (json_int_t)j->finished_ms, "outputs", outs, "attempt_log", atts);
 }
 
+/* Idempotency key and cache entry of a job, added to its snapshot by the engine. */
+void job_store_snapshot_keys(json_t *row, const struct job *j, int64_t cache_expires_ms)
+{
+    if (j->idem_key[0])
+        json_object_set_new(row, "idem", json_pack("{s:s, s:s, s:I}", "key", j->idem_key, "hash",
+                                                   j->idem_hash, "expires",
+                                                   (json_int_t)j->idem_expires_ms));
+    if (j->cache_of[0])
+        json_object_set_new(row, "cache_of", json_string(j->cache_of));
+    if (j->cache_key[0])
+        json_object_set_new(row, "cache_key", json_string(j->cache_key));
+    if (cache_expires_ms)
+        json_object_set_new(row, "cache_expires", json_integer(cache_expires_ms));
+}
+
 static void bind_json(sqlite3_stmt *st, int i, json_t *v)
 {
     if (!v || json_is_null(v)) {
@@ -86,9 +101,47 @@ static void bind_json(sqlite3_stmt *st, int i, json_t *v)
     }
 }
 
+static int save_keys(struct store *s, json_t *row)
+{
+    const char *id = json_string_value(json_object_get(row, "id"));
+    json_t *idem = json_object_get(row, "idem");
+    sqlite3_stmt *st;
+    if (idem) {
+        st = store_stmt(s, "INSERT OR IGNORE INTO idempotency_keys (owner, key, body_hash, job_id,"
+                           " created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        if (!st)
+            return SQLITE_ERROR;
+        bind_json(st, 1, json_object_get(row, "owner"));
+        bind_json(st, 2, json_object_get(idem, "key"));
+        bind_json(st, 3, json_object_get(idem, "hash"));
+        sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
+        bind_json(st, 5, json_object_get(row, "created_at"));
+        bind_json(st, 6, json_object_get(idem, "expires"));
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return SQLITE_ERROR;
+    }
+    json_t *cexp = json_object_get(row, "cache_expires");
+    if (cexp) {
+        st = store_stmt(s, "INSERT OR REPLACE INTO cache_entries (key, job_id, owner, created_at,"
+                           " expires_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+        if (!st)
+            return SQLITE_ERROR;
+        bind_json(st, 1, json_object_get(row, "cache_key"));
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        bind_json(st, 3, json_object_get(row, "owner"));
+        bind_json(st, 4, json_object_get(row, "finished_at"));
+        bind_json(st, 5, cexp);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return SQLITE_ERROR;
+    }
+    return SQLITE_OK;
+}
+
 static int save_children(struct store *s, json_t *row)
 {
     const char *id = json_string_value(json_object_get(row, "id"));
+    if (save_keys(s, row) != SQLITE_OK)
+        return SQLITE_ERROR;
     size_t i;
     json_t *o;
     json_array_foreach(json_object_get(row, "outputs"), i, o)
@@ -145,6 +198,8 @@ static int save_work(struct store *s, struct store_req *r)
     for (int i = 0; i < 23; i++)
         bind_json(st, i + 1, json_object_get(row, cols[i]));
     sqlite3_bind_int64(st, 24, json_integer_value(json_object_get(row, "created_at")));
+    bind_json(st, 25, json_object_get(row, "cache_of"));
+    bind_json(st, 26, json_object_get(row, "cache_key"));
     if (sqlite3_step(st) != SQLITE_DONE)
         return SQLITE_ERROR;
     return save_children(s, row);
@@ -173,6 +228,8 @@ struct load_req {
     json_t *rows;
     uint64_t max_seq;
     const char *id;
+    size_t limit;
+    int64_t now_ms;
 };
 
 static json_t *column_json(sqlite3_stmt *st, int i)
@@ -196,23 +253,52 @@ static int load_rows(struct store *s, struct load_req *lr, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int load_unfinished_work(struct store *s, struct store_req *r)
+static int load_query(struct store *s, struct load_req *lr, const char *key, const char *sql,
+                      int64_t bind)
+{
+    sqlite3_stmt *st = store_stmt(s, sql);
+    if (!st)
+        return SQLITE_ERROR;
+    if (bind >= 0)
+        sqlite3_bind_int64(st, 1, bind);
+    json_t *saved = lr->rows;
+    lr->rows = json_array();
+    int rc = load_rows(s, lr, st);
+    json_object_set_new(saved, key, lr->rows);
+    lr->rows = saved;
+    return rc;
+}
+
+static int load_recent_work(struct store *s, struct store_req *r)
 {
     struct load_req *lr = (struct load_req *)r;
     sqlite3_stmt *st = store_stmt(s, "SELECT COALESCE(MAX(seq), 0) FROM jobs");
     if (!st || sqlite3_step(st) != SQLITE_ROW)
         return SQLITE_ERROR;
     lr->max_seq = (uint64_t)sqlite3_column_int64(st, 0);
-    st = store_stmt(s, "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY seq");
-    return st ? load_rows(s, lr, st) : SQLITE_ERROR;
+    int64_t floor = lr->max_seq > lr->limit ? (int64_t)(lr->max_seq - lr->limit) : 0;
+    int rc = load_query(s, lr, "jobs", "SELECT * FROM jobs WHERE seq > ?1 OR status IN ('queued',"
+                        " 'running') ORDER BY seq", floor);
+    if (rc == SQLITE_OK)
+        rc = load_query(s, lr, "outputs", "SELECT o.* FROM outputs o JOIN jobs j ON j.id ="
+                        " o.job_id WHERE j.seq > ?1 ORDER BY o.created_at, o.rowid", floor);
+    if (rc == SQLITE_OK)
+        rc = load_query(s, lr, "idem", "SELECT * FROM idempotency_keys WHERE expires_at > ?1",
+                        lr->now_ms);
+    if (rc == SQLITE_OK)
+        rc = load_query(s, lr, "cache", "SELECT * FROM cache_entries WHERE expires_at > ?1",
+                        lr->now_ms);
+    return rc;
 }
 
-json_t *job_store_load_unfinished(struct store *st, uint64_t *max_seq)
+json_t *job_store_load_recent(struct store *st, size_t limit, int64_t now_ms, uint64_t *max_seq)
 {
     struct load_req lr;
     memset(&lr, 0, sizeof(lr));
-    lr.rows = json_array();
-    if (store_run_sync(st, load_unfinished_work, &lr.req) != SQLITE_OK) {
+    lr.rows = json_object();
+    lr.limit = limit;
+    lr.now_ms = now_ms;
+    if (store_run_sync(st, load_recent_work, &lr.req) != SQLITE_OK) {
         json_decref(lr.rows);
         return NULL;
     }

@@ -19,12 +19,15 @@ struct job_save {
 
 /* Snapshot of j (deep copies). */
 json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run);
+/* Adds the idempotency key and cache entry (cache_expires_ms: 0 = none) to a snapshot. */
+void job_store_snapshot_keys(json_t *row, const struct job *j, int64_t cache_expires_ms);
 /* Queues the save; done runs on origin with s->req.rc. -EAGAIN if the store queue is full. */
 int job_store_save(struct store *st, struct ring *origin, struct job_save *s);
 
-/* Blocking (start-up only): unfinished jobs as an array of snapshots, oldest first, and the
- * largest seq ever used. */
-json_t *job_store_load_unfinished(struct store *st, uint64_t *max_seq);
+/* Blocking (start-up only): {"jobs": the newest `limit` jobs plus every unfinished one, oldest
+ * first; "outputs": their outputs; "idem": live idempotency keys; "cache": live cache entries},
+ * and the largest seq ever used. */
+json_t *job_store_load_recent(struct store *st, size_t limit, int64_t now_ms, uint64_t *max_seq);
 /* Blocking: the row of one job (any status) as a snapshot, or NULL. */
 json_t *job_store_load_one(struct store *st, const char *id);
 
