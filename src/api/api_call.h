@@ -23,6 +23,8 @@ struct api_call {
     char owner[128];
     json_t *body;
     long limit;
+    int64_t after_ms, before_ms;
+    uint64_t cursor;
     int status_filter;
     int version;
     /* answer */

@@ -1,4 +1,5 @@
 /* api_jobs — workflows (read), jobs (submit, get, list, cancel) and their outputs. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,8 +144,35 @@ static void job_cancel_cb(struct http_exchange *ex, void *arg)
 
 static void jobs_list_work(struct api_call *c)
 {
-    json_t *arr = engine_list(c->gw->engine, c->owner, c->status_filter, (size_t)c->limit);
-    api_call_json(c, 200, json_pack("{s:o}", "jobs", arr));
+    struct engine_query q = {
+        .owner = c->owner,
+        .status = c->status_filter,
+        .workflow_id = c->id[0] ? c->id : NULL,
+        .after_ms = c->after_ms,
+        .before_ms = c->before_ms,
+        .cursor = c->cursor,
+        .limit = (size_t)c->limit,
+    };
+    api_call_json(c, 200, engine_list(c->gw->engine, &q));
+}
+
+/* A whole number in [lo, hi] from the query string; 0 if absent, -1 (and a 400) if bad. */
+static int query_num(struct http_exchange *ex, const char *key, long long lo, long long hi,
+                     long long *out)
+{
+    char v[32];
+    *out = 0;
+    if (http_query_get(http_req(ex), key, v, sizeof(v)) < 0)
+        return 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (!v[0] || *end || n < lo || n > hi) {
+        http_respond_error(ex, 400, "VALIDATION_ERROR", "%s must be a whole number from %lld to %lld",
+                           key, lo, hi);
+        return -1;
+    }
+    *out = n;
+    return 1;
 }
 
 static void jobs_list_cb(struct http_exchange *ex, void *arg)
@@ -152,30 +180,55 @@ static void jobs_list_cb(struct http_exchange *ex, void *arg)
     struct api_call *c = api_call_new(ex, arg, jobs_list_work);
     if (!c)
         return;
-    char v[32];
+    long long n;
+    int rc;
     c->limit = 50;
-    if (http_query_get(http_req(ex), "limit", v, sizeof(v)) >= 0) {
-        char *end;
-        c->limit = strtol(v, &end, 10);
-        if (*end || c->limit < 1 || c->limit > 1000) {
-            free(c);
-            http_respond_error(ex, 400, "VALIDATION_ERROR", "limit must be 1..1000");
-            return;
-        }
-    }
+    if ((rc = query_num(ex, "limit", 1, 1000, &n)) < 0)
+        goto bad;
+    if (rc)
+        c->limit = n;
+    if (query_num(ex, "after", 0, INT64_MAX, &n) < 0)
+        goto bad;
+    c->after_ms = n;
+    if (query_num(ex, "before", 0, INT64_MAX, &n) < 0)
+        goto bad;
+    c->before_ms = n;
+    if (query_num(ex, "cursor", 1, INT64_MAX, &n) < 0)
+        goto bad;
+    c->cursor = (uint64_t)n;
+    char v[100];
+    if (http_query_get(http_req(ex), "workflowId", c->id, sizeof(c->id)) < 0)
+        c->id[0] = '\0';
     if (http_query_get(http_req(ex), "status", v, sizeof(v)) >= 0) {
         for (int s = JOB_QUEUED; s <= JOB_CANCELED; s++) {
             if (!strcmp(v, job_status_name((enum job_status)s)))
                 c->status_filter = s;
         }
         if (c->status_filter < 0) {
-            free(c);
             http_respond_error(ex, 400, "VALIDATION_ERROR",
                                "status must be queued, running, succeeded, failed or canceled");
-            return;
+            goto bad;
         }
     }
     api_call_start(c);
+    return;
+bad:
+    free(c);
+}
+
+static void job_logs_work(struct api_call *c)
+{
+    struct job *j = engine_job(c->gw->engine, c->id, c->owner);
+    if (!j)
+        return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
+    api_call_json(c, 200, json_pack("{s:s, s:o}", "jobId", j->id, "logs", job_log_json(j)));
+}
+
+static void job_logs_cb(struct http_exchange *ex, void *arg)
+{
+    struct api_call *c = api_call_new(ex, arg, job_logs_work);
+    if (c && job_id_param(ex, c, "id"))
+        api_call_start(c);
 }
 
 /* --- outputs -------------------------------------------------------------------------------------- */
@@ -209,6 +262,8 @@ static void output_file_work(struct api_call *c)
         known |= !strcmp(j->outputs[i].name, c->name);
     if (!known)
         return api_call_error(c, 404, "OUTPUT_NOT_FOUND", "no output %s", c->name);
+    if (j->cache_of[0]) /* a cache hit serves the files of the job it shares them with */
+        snprintf(c->id, sizeof(c->id), "%s", j->cache_of);
     c->status = 200;
     api_call_done(c);
 }
@@ -255,6 +310,7 @@ int api_jobs_register(struct gateway *gw)
         http_router_add(r, "GET", "/jobs", jobs_list_cb, gw) < 0 ||
         http_router_add(r, "GET", "/jobs/:id", job_get_cb, gw) < 0 ||
         http_router_add(r, "POST", "/jobs/:id/cancel", job_cancel_cb, gw) < 0 ||
+        http_router_add(r, "GET", "/jobs/:id/logs", job_logs_cb, gw) < 0 ||
         http_router_add(r, "GET", "/outputs/:jobId", outputs_list_cb, gw) < 0 ||
         http_router_add(r, "GET", "/outputs/:jobId/:file", output_file_cb, gw) < 0)
         return -1;

@@ -791,16 +791,34 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
     return 200;
 }
 
-json_t *engine_list(struct engine *e, const char *owner, int status, size_t limit)
+static bool query_match(const struct job *j, const struct engine_query *q)
+{
+    return (!q->owner || !strcmp(j->owner, q->owner)) && (q->status < 0 || (int)j->status == q->status) &&
+           (!q->workflow_id || !strcmp(j->workflow_id, q->workflow_id)) &&
+           (!q->after_ms || j->created_ms > q->after_ms) &&
+           (!q->before_ms || j->created_ms < q->before_ms) && (!q->cursor || j->seq < q->cursor);
+}
+
+json_t *engine_list(struct engine *e, const struct engine_query *q)
 {
     json_t *arr = json_array();
-    for (size_t i = e->norder; i-- > 0 && json_array_size(arr) < limit;) {
+    uint64_t last = 0;
+    bool more = false;
+    /* order[] is by creation, so by seq: walk it from the newest */
+    for (size_t i = e->norder; i-- > 0;) {
         struct job *j = e->order[i];
-        if ((owner && strcmp(j->owner, owner)) || (status >= 0 && (int)j->status != status))
+        if (!query_match(j, q))
             continue;
+        if (json_array_size(arr) == q->limit) {
+            more = true;
+            break;
+        }
         json_array_append_new(arr, job_to_json(j, engine_queue_position(e, j)));
+        last = j->seq;
     }
-    return arr;
+    char cur[32];
+    snprintf(cur, sizeof(cur), "%llu", (unsigned long long)last);
+    return json_pack("{s:o, s:o}", "jobs", arr, "next_cursor", more ? json_string(cur) : json_null());
 }
 
 int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s)

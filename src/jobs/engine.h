@@ -66,8 +66,17 @@ struct job *engine_job(struct engine *e, const char *id, const char *owner);
 long engine_queue_position(const struct engine *e, const struct job *j);
 /* 200 canceled (or cancel under way), 409 already finished, 404 unknown. */
 int engine_cancel(struct engine *e, const char *id, const char *owner);
-/* Jobs of owner (NULL: all), newest first, at most limit, optionally only one status. */
-json_t *engine_list(struct engine *e, const char *owner, int status, size_t limit);
+struct engine_query {
+    const char *owner;       /* NULL: every tenant (admin) */
+    int status;              /* -1: any */
+    const char *workflow_id; /* NULL: any */
+    int64_t after_ms;        /* created strictly after (0: no bound) */
+    int64_t before_ms;       /* created strictly before (0: no bound) */
+    uint64_t cursor;         /* 0: from the newest; else only jobs with seq < cursor */
+    size_t limit;
+};
+/* {"jobs": [...newest first...], "next_cursor": "<seq>" | null}. */
+json_t *engine_list(struct engine *e, const struct engine_query *q);
 struct workflow_set *engine_workflows(struct engine *e);
 
 /* Server-sent events. A subscriber lives on its own reactor (`ring`); events reach it there by
