@@ -86,6 +86,7 @@ static int engine_start(struct reactor *re)
     ec.max_attempts = c->comfyui_max_attempts;
     ec.max_output_bytes = c->max_output_bytes;
     ec.limits.max_nodes = 2000;
+    ec.privacy_mode = c->privacy_mode;
     ec.cache_enabled = c->cache_enabled;
     ec.cache_shared = c->cache_shared;
     ec.cache_ttl_s = c->cache_ttl_seconds;

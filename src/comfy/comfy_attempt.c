@@ -76,7 +76,7 @@ static void finish(struct comfy_attempt *a, enum comfy_err err, const char *fmt,
         if (err == COMFY_UNREACHABLE)
             comfy_backend_report_failure(be, a->err_msg);
         else
-            snprintf(be->last_error, sizeof(be->last_error), "%s: %s", comfy_err_code(err),
+            snprintf(be->last_error, sizeof(be->last_error), "%s: %.200s", comfy_err_code(err),
                      a->err_msg);
     }
     a->state = CA_DONE;
@@ -719,6 +719,27 @@ int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
         submit(a);
     }
     return 0;
+}
+
+void comfy_attempt_abandon(struct comfy_attempt *a)
+{
+    if (a->done_reported)
+        return;
+    a->done_reported = true; /* nothing may report after this */
+    ring_timer_cancel(a->be->ring, &a->timeout_timer);
+    ring_timer_cancel(a->be->ring, &a->poll_timer);
+    comfy_call_cancel(&a->call);
+    comfy_call_cancel(&a->ctl_call);
+    comfy_call_cancel(&a->dl_call);
+    if (a->fetching)
+        file_sink_abort(&a->sink, NULL);
+    comfy_backend_detach(a->be, a);
+    a->state = CA_DONE;
+}
+
+bool comfy_attempt_quiet(const struct comfy_attempt *a)
+{
+    return !a->fetching || a->sink.done;
 }
 
 void comfy_attempt_free(struct comfy_attempt *a)

@@ -130,6 +130,11 @@ int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
 /* Interrupts (running) or deletes (queued) the prompt; on_done follows with
  * COMFY_INTERRUPTED unless it had already finished. */
 void comfy_attempt_cancel(struct comfy_attempt *a);
+/* Gateway shutdown: stops every timer and transfer without calling on_done and without
+ * touching the prompt on the backend (a restarted gateway re-queues the job). The attempt is
+ * gone once comfy_attempt_quiet() is true. */
+void comfy_attempt_abandon(struct comfy_attempt *a);
+bool comfy_attempt_quiet(const struct comfy_attempt *a);
 /* Releases everything; only after on_done. */
 void comfy_attempt_free(struct comfy_attempt *a);
 const char *comfy_attempt_state_name(enum comfy_attempt_state s);

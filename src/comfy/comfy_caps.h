@@ -21,6 +21,11 @@ struct comfy_caps {
 
 /* Takes a reference to object_info (the parsed /object_info body). -EINVAL if not an object. */
 int comfy_caps_set(struct comfy_caps *c, json_t *object_info);
+/* Parses a /object_info body and sets it. Use this rather than json_loadb: every real
+ * /object_info has KSampler's seed max 18446744073709551615, past jansson's json_int_t, so a
+ * plain parse fails; this one retries with all numbers as doubles. -EINVAL if the body is not
+ * a JSON object (c is then unchanged). */
+int comfy_caps_load(struct comfy_caps *c, const char *body, size_t n);
 void comfy_caps_clear(struct comfy_caps *c);
 bool comfy_caps_has_class(const struct comfy_caps *c, const char *class_type);
 /* True if this backend has every node class and model file the graph uses. If not, and why

@@ -56,7 +56,7 @@ static void record_end(struct comfy_run *r, const struct comfy_attempt *a)
         return;
     struct comfy_run_record *rec = &r->recs[r->nrecs - 1];
     rec->err = a->err;
-    snprintf(rec->message, sizeof(rec->message), "%s", a->err_msg);
+    snprintf(rec->message, sizeof(rec->message), "%.255s", a->err_msg);
     rec->ended_ns = a->finished_ns;
 }
 
@@ -217,4 +217,17 @@ void comfy_run_free(struct comfy_run *r)
     r->node_errors = NULL;
     free(r->exclude);
     r->exclude = NULL;
+}
+
+void comfy_run_abandon(struct comfy_run *r)
+{
+    r->done = true;
+    ring_timer_cancel(r->fleet->ring, &r->timer);
+    if (r->att_live)
+        comfy_attempt_abandon(&r->att);
+}
+
+bool comfy_run_quiet(const struct comfy_run *r)
+{
+    return !r->att_live || comfy_attempt_quiet(&r->att);
 }

@@ -94,6 +94,8 @@ static const struct setting settings[] = {
     {"MAX_BATCH_SIZE", K_U64, F(max_batch_size), 1, 4096, "8", "largest batch_size input"},
     {"MAX_OUTPUT_BYTES", K_U64, F(max_output_bytes), 1024, 1ull << 40, "1073741824",
      "largest single output file fetched from a backend"},
+    {"PRIVACY_MODE", K_BOOL, F(privacy_mode), 0, 0, "false",
+     "redact text inputs and drop the graph once a job finishes; strip PNG text chunks"},
     {"CACHE_ENABLED", K_BOOL, F(cache_enabled), 0, 0, "true",
      "identical requests (workflow version + inputs) reuse a finished job's outputs"},
     {"CACHE_TTL_SECONDS", K_U32, F(cache_ttl_seconds), 1, 31536000, "86400",

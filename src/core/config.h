@@ -56,6 +56,7 @@ struct config {
     uint64_t max_batch_size;
     uint64_t max_output_bytes;
     uint64_t max_jobs_in_memory;
+    bool privacy_mode;
     bool cache_enabled;
     bool cache_shared;
     uint32_t cache_ttl_seconds;

@@ -48,6 +48,8 @@ struct http_exchange {
     struct buf headers; /* extra response header lines */
     void (*abort_cb)(struct http_exchange *, void *);
     void *abort_arg;
+    void (*drain_cb)(struct http_exchange *, void *); /* streaming back-pressure */
+    void *drain_arg;
     int status;
     size_t body_bytes;
     /* asynchronous file open */
@@ -67,6 +69,7 @@ struct http_conn {
     int fd;
     unsigned inflight; /* ring ops + an active exchange; freed only at zero */
     bool dead;
+    bool free_queued;
     bool in_flush;
     bool recv_armed;
     bool recv_paused;
@@ -125,6 +128,9 @@ void conn_linger(struct http_conn *c);
 void conn_op_done(struct http_conn *c);
 void conn_timer_set(struct http_conn *c, enum timer_kind k);
 void conn_exchange_done(struct http_conn *c);
+/* Parses held input once nothing holds it back any more (the exchange is done, or the client
+ * read enough of its responses), and resumes reading when there is room again. */
+void conn_input_resume(struct http_conn *c);
 const char *http_date(struct http_server *s);
 
 /* http_out.c */

@@ -172,6 +172,11 @@ void out_flush_later(struct http_conn *c)
 /* The queue drained: what the connection does next. */
 static void out_drained(struct http_conn *c)
 {
+    /* Shutting down, and its last response is out with nothing else begun: close it now
+     * instead of keeping it idle until the shutdown timeout (which holds up the exit). */
+    if (c->srv->shutting_down && !c->ex.active && !c->raw && c->pending.len == 0 &&
+        !http_parser_in_request(&c->parser))
+        c->closing = true;
     if (c->closing) {
         if (c->peer_eof || c->raw || c->srv->cfg->linger_ms == 0)
             conn_close(c);
@@ -183,6 +188,17 @@ static void out_drained(struct http_conn *c)
         conn_timer_set(c, http_parser_in_request(&c->parser) ? T_HEAD : T_IDLE);
     else if (c->tkind == T_SEND)
         conn_timer_set(c, T_NONE);
+}
+
+/* A streaming producer waiting for room is woken once the queue is half empty. */
+static void drain_notify(struct http_conn *c)
+{
+    struct http_exchange *ex = &c->ex;
+    if (!ex->drain_cb || c->out_bytes > c->srv->cfg->max_out_bytes / 2)
+        return;
+    void (*cb)(struct http_exchange *, void *) = ex->drain_cb;
+    ex->drain_cb = NULL;
+    cb(ex, ex->drain_arg);
 }
 
 static void advance(struct http_conn *c, size_t n)
@@ -244,8 +260,15 @@ static void send_cb(struct ring_op *op, int res, uint32_t flags)
         return;
     }
     advance(c, (size_t)res);
+    drain_notify(c);
+    if (c->dead)
+        return conn_op_done(c);
     if (c->tkind == T_SEND || c->tkind == T_NONE)
         conn_timer_set(c, T_SEND);
+    /* The client is reading again: requests held back while its output was over the cap can
+     * be parsed now (nothing else would wake them: the client may be waiting for us). */
+    if (c->pending.len > 0 || c->recv_paused)
+        conn_input_resume(c);
     conn_op_done(c);
     out_flush(c);
 }
@@ -292,9 +315,13 @@ static void submit_splice(struct http_conn *c, struct out_chunk *h)
 {
     struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
     if (c->pipe_fill > 0) {
+        /* SPLICE_F_MORE only while more of the file is still to come: on the last piece it
+         * would cork the tail of the response (and the headers sent with MSG_MORE before it)
+         * until TCP's 200 ms autocork timer, delaying every small file. */
+        unsigned more = h->read < h->len ? SPLICE_F_MORE : 0;
         c->splice_to_sock = true;
         io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, (unsigned)c->pipe_fill,
-                             SPLICE_F_MOVE | SPLICE_F_MORE);
+                             SPLICE_F_MOVE | more);
     } else {
         size_t want = h->len - h->read;
         size_t cap = c->srv->cfg->pipe_size ? c->srv->cfg->pipe_size : 65536;

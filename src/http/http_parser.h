@@ -75,6 +75,10 @@ struct http_parser {
     bool headers_done;
     bool paused;
     bool upgrade_paused;
+    const char *fold_scan; /* obs-fold check: raw input looked at up to here (this feed) */
+    bool fold_lf;          /* obs-fold check: the last raw header byte looked at was a LF */
+    const char *feed_end;  /* end of the input of the current feed */
+    unsigned crlf_left;    /* bytes of the CR LF after chunk data still to be checked */
     struct http_request req;
     int err_status;       /* 4xx/5xx to answer with on HTTP_PARSE_ERROR */
     const char *err_code; /* API error code, e.g. "HEADERS_TOO_LARGE" */

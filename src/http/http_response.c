@@ -269,6 +269,23 @@ void http_stream_end(struct http_exchange *ex)
     finish(ex);
 }
 
+size_t http_stream_pending(const struct http_exchange *ex)
+{
+    return ex->conn->out_bytes;
+}
+
+void http_stream_on_drain(struct http_exchange *ex, void (*cb)(struct http_exchange *, void *),
+                          void *arg)
+{
+    struct http_conn *c = ex->conn;
+    if (c->dead || c->out_bytes <= c->srv->cfg->max_out_bytes / 2) {
+        cb(ex, arg);
+        return;
+    }
+    ex->drain_cb = cb;
+    ex->drain_arg = arg;
+}
+
 void http_on_abort(struct http_exchange *ex, void (*cb)(struct http_exchange *, void *),
                    void *arg)
 {
@@ -314,6 +331,11 @@ int http_param_copy(const struct http_exchange *ex, const char *name, char *dst,
 struct ring *http_ring(const struct http_exchange *ex)
 {
     return ex->conn->srv->ring;
+}
+
+const char *http_peer(const struct http_exchange *ex)
+{
+    return ex->conn->peer;
 }
 
 struct logger *http_logger(const struct http_exchange *ex)

@@ -56,13 +56,20 @@ static void conn_free(struct http_conn *c)
     free(c);
 }
 
-void conn_op_done(struct http_conn *c)
+/* Queues a dead connection for freeing once nothing refers to it any more (at most once). */
+static void conn_maybe_free(struct http_conn *c)
 {
-    c->inflight--;
-    if (c->dead && c->inflight == 0) {
+    if (c->dead && c->inflight == 0 && !c->free_queued) {
+        c->free_queued = true;
         c->flush_next = c->srv->free_list;
         c->srv->free_list = c;
     }
+}
+
+void conn_op_done(struct http_conn *c)
+{
+    c->inflight--;
+    conn_maybe_free(c);
 }
 
 void conn_close(struct http_conn *c)
@@ -73,6 +80,11 @@ void conn_close(struct http_conn *c)
     ring_timer_cancel(c->srv->ring, &c->timer);
     if (c->ex.active && c->ex.abort_cb)
         c->ex.abort_cb(&c->ex, c->ex.abort_arg);
+    if (c->ex.drain_cb) { /* a producer waiting for room learns that there will be none */
+        void (*cb)(struct http_exchange *, void *) = c->ex.drain_cb;
+        c->ex.drain_cb = NULL;
+        cb(&c->ex, c->ex.drain_arg);
+    }
     if (c->raw && c->up_ops && c->up_ops->on_close)
         c->up_ops->on_close(c->up_ctx);
     /* Cancel everything still pending on the socket, then close it; HARDLINK so the close runs
@@ -84,10 +96,7 @@ void conn_close(struct http_conn *c)
     sqe = ring_sqe(c->srv->ring);
     io_uring_prep_close(sqe, c->fd);
     ring_sqe_set_op(sqe, NULL);
-    if (c->inflight == 0) {
-        c->flush_next = c->srv->free_list;
-        c->srv->free_list = c;
-    }
+    conn_maybe_free(c);
 }
 
 void conn_linger(struct http_conn *c)
@@ -115,6 +124,7 @@ static void timer_cb(struct ring_timer *t)
         c->closing = true;
         exchange_reset(&c->ex);
         c->ex.active = true;
+        c->ex.close_after = true; /* so the 408 says "Connection: close", as it does */
         c->inflight++;
         http_respond_error(&c->ex, 408, "REQUEST_TIMEOUT",
                            k == T_HEAD ? "request headers not received in time"
@@ -163,6 +173,65 @@ static void recv_arm(struct http_conn *c)
     c->inflight++;
 }
 
+/* Input that cannot be parsed yet (a request is still being answered, or the client is not
+ * reading its responses) waits in c->pending. Once it holds pending_pause_at() bytes, reading
+ * pauses: the multishot receive is cancelled, so TCP pushes back on the client. Buffers the
+ * kernel had already filled for us by then still arrive and must be kept, so the hard maximum
+ * of c->pending leaves room for PENDING_SLACK_BUFS more of them; a client that overruns even
+ * that is cut off. Input is never dropped silently: that would corrupt the request stream. */
+#define PENDING_SLACK_BUFS 64
+
+static size_t pending_pause_at(const struct http_server *s)
+{
+    return s->cfg->limits.max_url + s->cfg->limits.max_header_bytes + 65536;
+}
+
+static void recv_pause(struct http_conn *c)
+{
+    if (c->recv_paused)
+        return;
+    c->recv_paused = true;
+    if (!c->recv_armed)
+        return;
+    struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
+    io_uring_prep_cancel(sqe, &c->recv_op, 0);
+    ring_sqe_set_op(sqe, NULL);
+}
+
+/* Pauses or resumes reading by how much input is held. */
+static void conn_input_flow(struct http_conn *c)
+{
+    if (c->dead || c->lingering || c->raw)
+        return;
+    if (c->pending.len >= pending_pause_at(c->srv)) {
+        recv_pause(c);
+    } else if (c->recv_paused) {
+        c->recv_paused = false;
+        recv_arm(c); /* no-op until the cancelled receive has completed; recv_cb re-arms */
+    }
+}
+
+/* Keeps input for later; false if it did not fit and the connection was closed. */
+static bool conn_hold(struct http_conn *c, const char *data, size_t len)
+{
+    if (buf_append(&c->pending, data, len) == 0)
+        return true;
+    LOG(c->srv->log, LOG_WARN, "input overflow, closing", "\"peer\":\"%s\",\"held\":%zu",
+        c->peer, c->pending.len);
+    conn_close(c);
+    return false;
+}
+
+void conn_input_resume(struct http_conn *c)
+{
+    if (c->dead || c->in_parse || c->closing || c->raw)
+        return;
+    if (c->pending.len > 0 && !c->ex.active && c->out_bytes <= c->srv->cfg->max_out_bytes)
+        conn_parse(c, NULL, 0); /* ends with conn_input_flow */
+    else
+        conn_input_flow(c);
+}
+
 static void conn_input(struct http_conn *c, const char *data, size_t len)
 {
     if (c->lingering)
@@ -171,14 +240,11 @@ static void conn_input(struct http_conn *c, const char *data, size_t len)
         c->up_ops->on_data(c->up_ctx, data, len);
         return;
     }
+    if (c->closing)
+        return; /* the last response is queued with Connection: close; nothing more is parsed */
     if (c->ex.active || c->pending.len > 0 || c->out_bytes > c->srv->cfg->max_out_bytes) {
-        if (buf_append(&c->pending, data, len) < 0) {
-            /* The client keeps sending while we can't take more: stop reading for now. */
-            c->recv_paused = true;
-            return;
-        }
-        if (!c->ex.active && c->out_bytes <= c->srv->cfg->max_out_bytes)
-            conn_parse(c, NULL, 0);
+        if (conn_hold(c, data, len))
+            conn_input_resume(c);
         return;
     }
     conn_parse(c, data, len);
@@ -305,10 +371,9 @@ static void conn_parse(struct http_conn *c, const char *data, size_t len)
             break;
     }
     c->in_parse = false;
-    if (!from_pending && len > 0 && !c->dead && !c->raw) {
-        if (buf_append(&c->pending, data, len) < 0)
-            c->recv_paused = true;
-    }
+    if (!from_pending && len > 0 && !c->dead && !c->raw && !c->closing && !conn_hold(c, data, len))
+        return;
+    conn_input_flow(c);
 }
 
 void conn_exchange_done(struct http_conn *c)
@@ -321,16 +386,7 @@ void conn_exchange_done(struct http_conn *c)
         http_parser_next(&c->parser);
     out_flush_later(c);
     conn_op_done(c);
-    if (c->dead || c->in_parse)
-        return;
-    if (c->closing)
-        return;
-    if (c->pending.len > 0)
-        conn_parse(c, NULL, 0);
-    if (c->recv_paused && c->pending.len == 0) {
-        c->recv_paused = false;
-        recv_arm(c);
-    }
+    conn_input_resume(c);
 }
 
 /* --- accept -------------------------------------------------------------------------------- */
@@ -376,7 +432,7 @@ static void conn_new(struct http_server *s, int fd)
     c->recv_op.cb = recv_cb;
     c->timer.cb = timer_cb;
     c->ex.conn = c;
-    buf_init(&c->pending, s->cfg->limits.max_url + s->cfg->limits.max_header_bytes + 65536);
+    buf_init(&c->pending, pending_pause_at(s) + PENDING_SLACK_BUFS * (size_t)s->ring->buf_size);
     buf_init(&c->ex.headers, 8192);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -396,7 +452,7 @@ static void accept_cb(struct ring_op *op, int res, uint32_t flags)
                                                    offsetof(struct http_server, accept_op));
     if (res >= 0)
         conn_new(s, res);
-    else if (res != -ECANCELED)
+    else if (res != -ECANCELED && !s->shutting_down) /* shut down: the listener is gone */
         LOG(s->log, LOG_WARN, "accept failed", "\"error\":\"%s\"", strerror(-res));
     if (!(flags & IORING_CQE_F_MORE)) {
         s->accepting = false;
@@ -478,6 +534,11 @@ void http_server_shutdown(struct http_server *s)
         io_uring_prep_cancel(sqe, &s->accept_op, 0);
         ring_sqe_set_op(sqe, NULL);
     }
+    /* Stop listening now, not when the reactor exits: cancelling the accept alone leaves the
+     * socket listening, so the kernel would keep completing handshakes into a backlog nobody
+     * reads, and those clients would hang until the drain ends. shutdown() on a listening
+     * socket ends the listen state (new connects are refused; the backlog is reset). */
+    shutdown(s->lfd, SHUT_RD);
     for (struct http_conn *c = s->conns; c; c = c->next) {
         bool busy = c->ex.active || !out_empty(c) || http_parser_in_request(&c->parser);
         if (!busy || c->raw)

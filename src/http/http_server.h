@@ -57,6 +57,8 @@ const char *http_param(const struct http_exchange *ex, const char *name, size_t 
 /* Copies a path parameter into dst; returns its length or -1 if absent or too long. */
 int http_param_copy(const struct http_exchange *ex, const char *name, char *dst, size_t cap);
 struct ring *http_ring(const struct http_exchange *ex);
+/* The client's address ("host:port"), for audit records. */
+const char *http_peer(const struct http_exchange *ex);
 struct logger *http_logger(const struct http_exchange *ex);
 void *http_app(const struct http_exchange *ex);
 bool http_is_head(const struct http_exchange *ex);
@@ -80,6 +82,16 @@ void http_respond_error(struct http_exchange *ex, int status, const char *code, 
 int http_stream_begin(struct http_exchange *ex, int status, const char *ctype);
 int http_stream_write(struct http_exchange *ex, const void *p, size_t n);
 void http_stream_end(struct http_exchange *ex);
+/* Bytes queued for the client and not yet sent. */
+size_t http_stream_pending(const struct http_exchange *ex);
+/* Calls cb once the queue has drained to half of max_out_bytes (at once if it already has). */
+void http_stream_on_drain(struct http_exchange *ex, void (*cb)(struct http_exchange *, void *),
+                          void *arg);
+
+/* Streams dirfd/relpath as {"filename":..,"mime":..,"data":"<base64>"}: read through the
+ * ring in chunks and encoded as it goes, never whole in memory (http_b64.c). */
+void http_respond_file_base64(struct http_exchange *ex, int dirfd, const char *relpath,
+                              const char *filename, const char *mime);
 
 struct http_file_opts {
     const char *content_type;        /* NULL: by extension */

@@ -14,6 +14,7 @@
 #include "http/http_file.h"
 #include "jobs/job_store.h"
 #include "jobs/keymap.h"
+#include "jobs/workflow_store.h"
 
 struct engine {
     struct ring *ring;
@@ -405,6 +406,21 @@ static void run_output(struct comfy_run *r, const struct comfy_output *o)
     }
 }
 
+/* PRIVACY_MODE: every string input becomes "[redacted]" and the rendered graph (which holds
+ * the prompts) is dropped, in memory and in the row saved next. */
+static void redact(struct job *j)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(j->inputs, k, v)
+    {
+        if (json_is_string(v))
+            json_object_set_new(j->inputs, k, json_string("[redacted]"));
+    }
+    json_decref(j->graph);
+    j->graph = NULL;
+}
+
 static void run_done(struct comfy_run *r)
 {
     struct job *j = run_job(r);
@@ -433,6 +449,8 @@ static void run_done(struct comfy_run *r)
     }
     j->finished_ms = job_now_ms();
     j->done_emitting = true;
+    if (e->cfg.privacy_mode)
+        redact(j);
     persist(e, j); /* snapshot includes the attempt log of r */
     emit_status(e, j);
     comfy_run_free(r);
@@ -460,8 +478,12 @@ static int job_dir(struct engine *e, struct job *j)
     return j->dirfd < 0 ? -errno : 0;
 }
 
+static void redact(struct job *j);
+
 static void fail_now(struct engine *e, struct job *j, const char *code, const char *msg)
 {
+    if (e->cfg.privacy_mode)
+        redact(j);
     j->status = JOB_FAILED;
     snprintf(j->error_code, sizeof(j->error_code), "%s", code);
     snprintf(j->error_message, sizeof(j->error_message), "%s", msg);
@@ -725,6 +747,8 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
         return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
     cache_key(e, owner, w, final_inputs, json_object_get(body, "params"), j->cache_key);
     bool hit = e->cfg.cache_enabled && cache_hit(e, j);
+    if (hit && e->cfg.privacy_mode)
+        redact(j);
     if (!hit && (e->heap_len >= e->cfg.max_queue ||
                  queued_for(e, owner) >= e->cfg.max_queue_per_tenant)) {
         job_free(j);
@@ -782,6 +806,8 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
         j->finished_ms = job_now_ms();
         snprintf(j->error_code, sizeof(j->error_code), "CANCELED");
         snprintf(j->error_message, sizeof(j->error_message), "canceled while queued");
+        if (e->cfg.privacy_mode)
+            redact(j);
         persist(e, j);
         emit_status(e, j);
         return 200;
@@ -1054,6 +1080,8 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
     if (cfg->workflows_dir[0] &&
         workflow_set_load_dir(&e->wf, cfg->workflows_dir, err, errlen) < 0)
         return -EINVAL;
+    if (st && workflow_store_load(st, &e->wf, err, errlen) < 0)
+        return -EIO;
     if (open_storage(e, err, errlen) < 0)
         return -EINVAL;
     if (st && recover(e) < 0) {

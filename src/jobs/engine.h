@@ -29,6 +29,7 @@ struct engine_config {
     struct workflow_limits limits;
     char storage_path[1024];     /* outputs under <storage_path>/outputs/<job id>/ */
     char workflows_dir[1024];    /* bundled templates */
+    bool privacy_mode;
     bool cache_enabled;
     bool cache_shared;           /* cache hits across tenants */
     uint32_t cache_ttl_s;

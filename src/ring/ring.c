@@ -307,9 +307,15 @@ static void reap(struct ring *r)
 
 int ring_run(struct ring *r, bool (*done)(struct ring *r))
 {
-    while (!(r->stopping && (!done || done(r)))) {
+    for (;;) {
         for (struct ring_hook *h = r->hooks; h; h = h->next)
             h->cb(r, h);
+        /* Checked after the hooks, just before waiting: a hook may finish the last piece of
+         * work (the HTTP server frees closed connections there), and then nothing might ever
+         * wake the wait. Checked before the hooks, a drained server slept until its shutdown
+         * timer, or forever once that had fired. */
+        if (r->stopping && (!done || done(r)))
+            break;
         bufs_publish(r);
         int rc = wait_once(r);
         if (rc < 0 && rc != -EBUSY)

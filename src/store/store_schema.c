@@ -44,6 +44,8 @@ static const struct store_migration migrations[] = {
         "CREATE TABLE audit_log ("
         "  id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, actor TEXT,"
         "  action TEXT NOT NULL, target TEXT, peer TEXT, detail TEXT);"},
+    /* a workflow version's overlays (JSON array), part of its content hash */
+    {2, "ALTER TABLE workflows ADD COLUMN overlays TEXT;"},
 };
 
 size_t store_migration_count(void)
