@@ -59,7 +59,7 @@ static void workflow_get_cb(struct http_exchange *ex, void *arg)
     api_call_start(c);
 }
 
-/* --- admin changes ------------------------------------------------------------------------------ */
+/* --- admin changes ---------------------------------------------------------------------------- */
 
 /* A change travels like an api_call (connection's reactor → dispatcher → back), but carries
  * the workflow parsed and checked on the connection's reactor (a bad body never reaches the
@@ -131,10 +131,9 @@ static void change_reply(struct ring_call *rc)
     change_free(ch);
 }
 
-static void change_error(struct wf_change *ch, int status, const char *code, const char *fmt,
-                         ...) __attribute__((format(printf, 4, 5)));
-static void change_error(struct wf_change *ch, int status, const char *code, const char *fmt,
-                         ...)
+static void change_error(struct wf_change *ch, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void change_error(struct wf_change *ch, int status, const char *code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -165,11 +164,13 @@ static void saved_cb(struct workflow_save *sv)
     }
     int version = ch->w.version;
     if (workflow_set_add(s, &ch->w, true) < 0) {
-        /* committed but not in memory until a restart; workflow_change_work checks the bound
+        /* committed but not in memory until a restart; change_work checks the bound
          * first, so only a burst of concurrent changes at the limit (or ENOMEM) gets here */
         ch->w.version = version;
-        return change_error(ch, 500, "INTERNAL", "workflow %s version %d is stored but could not "
-                            "be loaded; it will be after a restart", sv->id, version);
+        return change_error(ch, 500, "INTERNAL",
+                            "workflow %s version %d is stored but could not "
+                            "be loaded; it will be after a restart",
+                            sv->id, version);
     }
     ch->w.version = version; /* for the log line: w itself has moved into the set */
     json_t *o = workflow_to_json(workflow_set_get(s, sv->id, version), true);
@@ -237,8 +238,10 @@ static int check_body(const json_t *doc, const char *path_id, char *err, size_t 
         for (const char *const *k = allowed; *k; k++)
             known |= !strcmp(*k, key);
         if (!known) {
-            snprintf(err, len, "unknown field \"%.64s\" (allowed: id, name, description, "
-                               "template, schema, overlays)", key);
+            snprintf(err, len,
+                     "unknown field \"%.64s\" (allowed: id, name, description, "
+                     "template, schema, overlays)",
+                     key);
             return -1;
         }
     }
@@ -247,7 +250,10 @@ static int check_body(const json_t *doc, const char *path_id, char *err, size_t 
         snprintf(err, len, "id in the body must be the id of the path (%s)", path_id);
         return -1;
     }
-    static const struct { const char *key; size_t max; } texts[] = {
+    static const struct {
+        const char *key;
+        size_t max;
+    } texts[] = {
         {"name", sizeof(((struct workflow *)0)->name) - 1},
         {"description", sizeof(((struct workflow *)0)->description) - 1},
     };
@@ -329,7 +335,7 @@ static void workflow_delete_cb(struct http_exchange *ex, void *arg)
     change_start(ch);
 }
 
-/* --- audit log ---------------------------------------------------------------------------------- */
+/* --- audit log -------------------------------------------------------------------------------- */
 
 /* Read straight from the store thread back to the connection's reactor: the dispatcher has
  * nothing to do with it. */
@@ -360,13 +366,13 @@ static int audit_work(struct store *s, struct store_req *r)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *d = (const char *)sqlite3_column_text(st, 6);
         json_t *detail = d ? json_loads(d, JSON_DECODE_ANY, NULL) : NULL;
-        json_array_append_new(
-            ar->rows, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id",
-                                (json_int_t)sqlite3_column_int64(st, 0), "ts",
-                                (json_int_t)sqlite3_column_int64(st, 1), "actor",
-                                text_or_null(st, 2), "action", text_or_null(st, 3), "target",
-                                text_or_null(st, 4), "peer", text_or_null(st, 5), "detail",
-                                detail ? detail : json_null()));
+        json_array_append_new(ar->rows,
+                              json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id",
+                                        (json_int_t)sqlite3_column_int64(st, 0), "ts",
+                                        (json_int_t)sqlite3_column_int64(st, 1), "actor",
+                                        text_or_null(st, 2), "action", text_or_null(st, 3),
+                                        "target", text_or_null(st, 4), "peer", text_or_null(st, 5),
+                                        "detail", detail ? detail : json_null()));
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 static void submit(struct comfy_attempt *a);
@@ -346,6 +347,8 @@ static void fetch_next(struct comfy_attempt *a)
     struct comfy_call_opts o2;
     call_opts(a, &o2, 65536);
     o2.timeout_ms = 0; /* big videos: progress is watched by the sink, not a wall clock */
+    size_t nl = strlen(o->local_name);
+    o2.strip_png_text = a->strip_png_text && nl > 4 && !strcasecmp(o->local_name + nl - 4, ".png");
     if (comfy_call_download(&a->dl_call, a->be->rc, url, &a->sink, &o2, download_done, a) < 0) {
         a->fetching = false;
         file_sink_abort(&a->sink, NULL);
@@ -703,6 +706,7 @@ int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
     a->ninputs = p->ninputs;
     a->timeout_ms = p->timeout_ms;
     a->max_output_bytes = p->max_output_bytes ? p->max_output_bytes : (1ull << 32);
+    a->strip_png_text = p->strip_png_text;
     a->nodes_total = (unsigned)json_object_size(p->graph);
     a->timeout_timer.cb = timeout_cb;
     a->poll_timer.cb = poll_timer_cb;

@@ -58,6 +58,7 @@ struct comfy_attempt_params {
     size_t ninputs;
     uint32_t timeout_ms;    /* execution time limit (0: none) */
     uint64_t max_output_bytes;
+    bool strip_png_text;    /* PRIVACY_MODE */
 };
 
 struct comfy_attempt;
@@ -81,6 +82,7 @@ struct comfy_attempt {
     size_t ninputs, uploaded;
     uint32_t timeout_ms;
     uint64_t max_output_bytes;
+    bool strip_png_text;
     int submit_tries;
     bool submit_unsure; /* a submit failed in transit: it may or may not be there */
 

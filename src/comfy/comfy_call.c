@@ -25,6 +25,8 @@ static void done_cb(struct ring_curl_xfer *x, CURLcode rc, long status)
 {
     struct comfy_call *c = (struct comfy_call *)x;
     int err = map_curl_error(rc);
+    if (!err && c->strip && status >= 200 && status <= 299 && png_strip_finish(&c->png) < 0)
+        err = -EBADMSG; /* PRIVACY_MODE and not a complete PNG: do not keep it */
     if (err == -EFBIG && c->sink && c->sink->err && c->sink->err != -EFBIG)
         err = c->sink->err; /* the disk failed, not the size limit */
     c->cb(c, err, err ? 0 : status);
@@ -47,6 +49,14 @@ static void sink_writable(struct file_sink *s)
     }
 }
 
+static void strip_emit(void *ctx, const unsigned char *p, size_t n)
+{
+    struct comfy_call *c = ctx;
+    ssize_t w = file_sink_write(c->sink, p, n);
+    if (w < 0 || (size_t)w != n)
+        c->strip_err = -EIO;
+}
+
 static size_t sink_write_cb(char *p, size_t size, size_t n, void *ud)
 {
     struct comfy_call *c = ud;
@@ -63,6 +73,13 @@ static size_t sink_write_cb(char *p, size_t size, size_t n, void *ud)
     if (room < total) {
         c->paused = true;
         return CURL_WRITEFUNC_PAUSE;
+    }
+    if (c->strip) {
+        /* the filter emits at most what it is fed, so the room check above still holds */
+        if (png_strip_feed(&c->png, (const unsigned char *)p, total, strip_emit, c) < 0 ||
+            c->strip_err)
+            return 0;
+        return total;
     }
     ssize_t w = file_sink_write(c->sink, p, total);
     if (w < 0 || (size_t)w != total)
@@ -152,6 +169,8 @@ int comfy_call_download(struct comfy_call *c, struct ring_curl *rc, const char *
         return r;
     c->sink = sink;
     sink->ctx = c;
+    c->strip = o->strip_png_text;
+    png_strip_init(&c->png);
     sink->on_writable = sink_writable;
     curl_easy_setopt(c->x.easy, CURLOPT_WRITEFUNCTION, sink_write_cb);
     curl_easy_setopt(c->x.easy, CURLOPT_BUFFERSIZE, 256L * 1024);

@@ -15,6 +15,7 @@
 
 #include "core/buf.h"
 #include "ring/ring_curl.h"
+#include "comfy/png_strip.h"
 #include "store/file_sink.h"
 
 struct comfy_call;
@@ -30,6 +31,9 @@ struct comfy_call {
     struct file_sink *sink;
     bool paused;
     bool sink_full;
+    bool strip;          /* PNG text chunks are dropped on the way into the sink */
+    int strip_err;
+    struct png_strip png;
     comfy_call_cb cb;
     void *ctx;
 };
@@ -38,6 +42,7 @@ struct comfy_call_opts {
     uint32_t timeout_ms;         /* whole transfer; 0: none */
     uint32_t connect_timeout_ms; /* 0: 5000 */
     size_t max_response;         /* bytes kept in c->resp */
+    bool strip_png_text;         /* downloads: drop tEXt/zTXt/iTXt (PRIVACY_MODE) */
 };
 
 /* method "GET"/"POST"; json may be NULL (no body) for POST. The url is copied by curl. */

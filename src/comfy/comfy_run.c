@@ -112,6 +112,7 @@ static void start_on(struct comfy_run *r, struct comfy_backend *b)
         .ninputs = r->p.ninputs,
         .timeout_ms = r->p.timeout_ms,
         .max_output_bytes = r->p.max_output_bytes,
+        .strip_png_text = r->p.strip_png_text,
     };
     r->tries++;
     if (r->nrecs < COMFY_RUN_MAX_RECORDS) {

@@ -36,6 +36,7 @@ struct comfy_run_params {
     uint64_t max_output_bytes;
     unsigned max_attempts;     /* default 3 */
     uint32_t backoff_ms;       /* first back-off; doubles; default 200 */
+    bool strip_png_text;       /* PRIVACY_MODE */
 };
 
 struct comfy_run;

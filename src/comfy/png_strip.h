@@ -31,12 +31,12 @@ enum {
 struct png_strip {
     unsigned flags;
     uint8_t state;        /* enum png_strip_state in png_strip.c */
-    uint8_t got;          /* bytes of sig/hdr collected so far */
+    uint8_t got;          /* bytes of the signature or of hdr seen so far */
     bool seen_ihdr;       /* the first chunk was IHDR */
     bool last;            /* the chunk being passed is IEND */
     uint32_t left;        /* bytes of the current chunk's data + CRC still to pass or skip */
     uint32_t dropped;     /* chunks dropped so far (saturates), for the caller's log */
-    unsigned char hdr[8]; /* the signature, then each chunk's length and type */
+    unsigned char hdr[8]; /* the current chunk's length and type */
 };
 
 void png_strip_init(struct png_strip *s);
@@ -45,10 +45,11 @@ void png_strip_init_flags(struct png_strip *s, unsigned flags);
 
 /* Feeds n input bytes (p may be NULL when n is 0) and calls emit(ctx, out, len) zero or more
  * times with the output bytes, in order, len > 0. out is valid only during the call: it points
- * into p, or into the struct for a chunk header. Returns 0, or -EBADMSG once the input is not a
- * valid PNG chunk stream (bad signature, a chunk length above 2^31-1, a type that is not four
- * ASCII letters, a first chunk other than IHDR, any byte after IEND). Bytes before the fault may
- * already have been emitted. After an error every call returns -EBADMSG and emits nothing. */
+ * into p, or at the filter's own copy of the signature or of a chunk header. Returns 0, or -EBADMSG
+ * once the input is not a valid PNG chunk stream (bad signature, a chunk length above 2^31-1, a
+ * type that is not four ASCII letters, a first chunk other than IHDR, any byte after IEND). Bytes
+ * before the fault may already have been emitted. After an error every call returns -EBADMSG and
+ * emits nothing. */
 int png_strip_feed(struct png_strip *s, const unsigned char *p, size_t n,
                    void (*emit)(void *ctx, const unsigned char *out, size_t len), void *ctx);
 

@@ -511,6 +511,7 @@ static bool start_job(struct engine *e, struct job *j)
         .route_timeout_ms = 3600000,
         .max_output_bytes = e->cfg.max_output_bytes,
         .max_attempts = e->cfg.max_attempts,
+        .strip_png_text = e->cfg.privacy_mode,
     };
     j->status = JOB_RUNNING;
     j->started_ms = job_now_ms();

@@ -1,10 +1,12 @@
 /* workflow_store — see workflow_store.h.
  *
  * Rows of table workflows are the versions made through the API (bundled=0), each with its
- * own deleted flag. A bundled workflow lives in WORKFLOWS_DIR, not in the table; deleting one
- * leaves a tombstone row (version 0, bundled=1, deleted=1) that says "the bundled versions of
- * this id are deleted", so the deletion survives a restart without copying the file's
- * content into the database. Versions made by updating a bundled workflow are ordinary rows.
+ * own deleted flag. A bundled workflow lives in WORKFLOWS_DIR, not in the table, so every
+ * deletion also leaves a tombstone row (version 0, bundled=1, deleted=1) that says "the
+ * bundled versions of this id are deleted": the deletion survives a restart without copying
+ * the file's content into the database (the store thread does not know which ids are bundled;
+ * for the others the tombstone is inert). Versions made by updating a bundled workflow are
+ * ordinary rows.
  *
  * Saves run on the store thread from a snapshot; the load runs once, blocking, before the
  * reactors serve requests. */
@@ -43,12 +45,11 @@ static int64_t now_ms(void)
 
 json_t *workflow_store_snapshot(const struct workflow *w)
 {
-    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:I}", "id", w->id,
-                     "version", w->version, "hash", w->hash, "name", w->name, "description",
-                     w->description, "template", json_deep_copy(w->tmpl), "schema",
-                     json_deep_copy(w->schema), "overlays",
-                     w->overlays ? json_deep_copy(w->overlays) : json_null(), "created_by",
-                     w->created_by, "created_at", (json_int_t)w->created_ms);
+    return json_pack("{s:s, s:i, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:I}", "id", w->id, "version",
+                     w->version, "hash", w->hash, "name", w->name, "description", w->description,
+                     "template", json_deep_copy(w->tmpl), "schema", json_deep_copy(w->schema),
+                     "overlays", w->overlays ? json_deep_copy(w->overlays) : json_null(),
+                     "created_by", w->created_by, "created_at", (json_int_t)w->created_ms);
 }
 
 /* --- saving ----------------------------------------------------------------------------------- */
@@ -125,9 +126,9 @@ static int audit(struct store *s, const struct workflow_save *ws, int64_t ts)
     } else {
         int version = (int)json_integer_value(json_object_get(ws->row, "version"));
         snprintf(target, sizeof(target), "%s@%d", ws->id, version);
-        detail = json_pack("{s:i, s:O, s:O}", "version", version, "hash",
-                           json_object_get(ws->row, "hash"), "name",
-                           json_object_get(ws->row, "name"));
+        detail =
+            json_pack("{s:i, s:O, s:O}", "version", version, "hash",
+                      json_object_get(ws->row, "hash"), "name", json_object_get(ws->row, "name"));
     }
     sqlite3_stmt *st = store_stmt(s, AUDIT);
     if (!st || !detail) {
@@ -151,8 +152,8 @@ static int save_work(struct store *s, struct store_req *r)
 {
     struct workflow_save *ws = (struct workflow_save *)r;
     int64_t ts = now_ms();
-    int rc = ws->change == WORKFLOW_DELETED ? delete_all(s, ws->id, ts)
-                                            : insert_version(s, ws->row);
+    int rc =
+        ws->change == WORKFLOW_DELETED ? delete_all(s, ws->id, ts) : insert_version(s, ws->row);
     if (rc != SQLITE_OK)
         return rc;
     return audit(s, ws, ts);
