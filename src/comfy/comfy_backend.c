@@ -448,9 +448,11 @@ void comfy_backend_url(const struct comfy_backend *b, char *dst, size_t cap, con
 
 json_t *comfy_backend_state_json(const struct comfy_backend *b)
 {
-    return json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:f, s:s, s:I, s:I, s:b, s:i, s:s, s:s}",
+    return json_pack("{s:s, s:s, s:b, s:b, s:I, s:i, s:i, s:I, s:I, s:f, s:s, s:I, s:I, s:b, s:i, s:s,"
+                     " s:s}",
                      "url", b->spec.url, "health", comfy_health_name(b->health), "healthy",
-                     b->health == COMFY_HEALTH_UP, "queue_depth", b->queue_remaining, "in_flight",
+                     b->health == COMFY_HEALTH_UP, "capabilities", b->caps_loaded, "node_classes",
+                     (json_int_t)b->caps.node_count, "queue_depth", b->queue_remaining, "in_flight",
                      (int)b->inflight, "done", (json_int_t)b->done, "failed",
                      (json_int_t)b->failed, "mean_run_ms", b->mean_run_ms, "last_error",
                      b->last_error, "vram_free", (json_int_t)b->vram_free, "vram_total",

@@ -86,7 +86,11 @@ static double route_cost(const struct comfy_fleet *f, const struct comfy_backend
                          const char *ckpt)
 {
     double cost = comfy_backend_expected_wait_ms(b);
-    if (ckpt && strcmp(b->last_ckpt, ckpt) != 0)
+    /* Same checkpoint loaded: no load. Nothing loaded yet: a load, but nothing evicted. Another
+     * one loaded: a load that also throws away what a later job may want again. */
+    if (ckpt && !b->last_ckpt[0])
+        cost += f->cold_penalty_ms / 2;
+    else if (ckpt && strcmp(b->last_ckpt, ckpt) != 0)
         cost += f->cold_penalty_ms;
     return cost;
 }

@@ -85,7 +85,8 @@ struct http_conn {
     struct http_parser parser;
     struct buf pending; /* received but not parsed yet (pipelining, async handler) */
     struct out_chunk *out_head, *out_tail;
-    size_t out_bytes; /* unsent in-memory bytes */
+    size_t out_bytes;   /* unsent in-memory bytes */
+    unsigned out_files; /* CH_FILE chunks queued, each holding an open file */
     struct iovec iov[HTTP_IOV_MAX];
     struct msghdr msg;
     unsigned zc_pending; /* send_zc notifications outstanding */
@@ -121,6 +122,17 @@ struct http_server {
     char date[40];
     uint64_t date_sec;
 };
+
+/* Queued file responses per connection before it parses no further requests: each holds a
+ * descriptor, and file bodies are not in out_bytes, so a client pipelining downloads without
+ * reading could otherwise make us open a file per request until the process runs out. */
+#define HTTP_FILES_QUEUED_MAX 4
+
+/* Too much queued for a client that is not reading: parse no further requests for now. */
+static inline bool out_backlogged(const struct http_conn *c)
+{
+    return c->out_bytes > c->srv->cfg->max_out_bytes || c->out_files >= HTTP_FILES_QUEUED_MAX;
+}
 
 /* http_server.c */
 void conn_close(struct http_conn *c);

@@ -146,6 +146,7 @@ int out_append_file(struct http_conn *c, int fd, off_t off, size_t len)
     ch->off = off;
     ch->len = len;
     chunk_push(c, ch);
+    c->out_files++;
     return 0;
 }
 
@@ -158,6 +159,7 @@ void out_free_all(struct http_conn *c)
     }
     c->out_tail = NULL;
     c->out_bytes = 0;
+    c->out_files = 0;
 }
 
 void out_flush_later(struct http_conn *c)
@@ -217,6 +219,8 @@ static void advance(struct http_conn *c, size_t n)
         c->out_head = h->next;
         if (!c->out_head)
             c->out_tail = NULL;
+        if (h->kind == CH_FILE)
+            c->out_files--;
         chunk_release(c->srv, h);
     }
 }
@@ -306,6 +310,9 @@ static void splice_cb(struct ring_op *op, int res, uint32_t flags)
         c->pipe_fill -= (size_t)res;
         advance(c, (size_t)res);
         conn_timer_set(c, T_SEND);
+        /* a finished file may leave room for requests held back by out_backlogged() */
+        if (c->pending.len > 0 || c->recv_paused)
+            conn_input_resume(c);
     }
     conn_op_done(c);
     out_flush(c);

@@ -226,7 +226,7 @@ void conn_input_resume(struct http_conn *c)
 {
     if (c->dead || c->in_parse || c->closing || c->raw)
         return;
-    if (c->pending.len > 0 && !c->ex.active && c->out_bytes <= c->srv->cfg->max_out_bytes)
+    if (c->pending.len > 0 && !c->ex.active && !out_backlogged(c))
         conn_parse(c, NULL, 0); /* ends with conn_input_flow */
     else
         conn_input_flow(c);
@@ -242,7 +242,7 @@ static void conn_input(struct http_conn *c, const char *data, size_t len)
     }
     if (c->closing)
         return; /* the last response is queued with Connection: close; nothing more is parsed */
-    if (c->ex.active || c->pending.len > 0 || c->out_bytes > c->srv->cfg->max_out_bytes) {
+    if (c->ex.active || c->pending.len > 0 || out_backlogged(c)) {
         if (conn_hold(c, data, len))
             conn_input_resume(c);
         return;
@@ -332,8 +332,7 @@ static void conn_parse(struct http_conn *c, const char *data, size_t len)
             data = c->pending.data;
             len = c->pending.len;
         }
-        if (c->dead || c->closing || c->ex.active || c->raw ||
-            c->out_bytes > c->srv->cfg->max_out_bytes)
+        if (c->dead || c->closing || c->ex.active || c->raw || out_backlogged(c))
             break;
         size_t used = 0;
         enum http_parse_status st = http_parser_feed(&c->parser, data, len, &used);

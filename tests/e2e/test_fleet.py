@@ -1,0 +1,267 @@
+"""The fleet end to end (issue 3): routing, affinity, failover and every fault, through the
+real gateway against fleets of real comfysim processes."""
+import os
+import signal
+import time
+
+import gw
+
+S = gw.Suite()
+CK = "checkpoints=%s"
+
+
+def fleet(sims, **env):
+    urls = ",".join("http://127.0.0.1:%d" % s.port if isinstance(s, gw.Proc) else s for s in sims)
+    e = {"COMFYUI_URLS": urls, "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false",
+         "COMFYUI_POLL_MS": "50"}
+    e.update({k: str(v) for k, v in env.items()})
+    return gw.gateway(e)
+
+
+def submit(g, body):
+    st, _, _, j = gw.request(g.port, "POST", "/jobs", body)
+    assert st == 202, (st, j)
+    return j["jobId"]
+
+
+def backend_of(g, sims, job):
+    urls = ["http://127.0.0.1:%d" % s.port for s in sims]
+    return urls.index(job["backend"])
+
+
+def sdxl(ckpt, **inputs):
+    i = {"prompt": "p", "steps": 2, "width": 256, "height": 256, "checkpoint": ckpt}
+    i.update(inputs)
+    return {"workflowId": "sdxl_realism_v1", "inputs": i}
+
+
+def closing(procs):
+    class Ctx:
+        def __enter__(self):
+            return procs
+
+        def __exit__(self, *a):
+            for p in procs:
+                if p.name == "gateway":
+                    p.stop()
+                else:
+                    p.kill()
+    return Ctx()
+
+
+def test_one_backend_end_to_end():
+    sim = gw.sim()
+    g = fleet([sim])
+    with closing([g, sim]):
+        gw.wait_backends(g.port, 1)
+        j = gw.wait_job(g.port, submit(g, {"workflowId": "smoke"}))
+        assert j["status"] == "succeeded" and j["attempts"] == 1, j
+        _, _, _, b = gw.request(g.port, "GET", "/backends")
+        be = b["backends"][0]
+        assert be["healthy"] and be["websocket"] and be["done"] == 1 and be["in_flight"] == 0, be
+
+
+def test_routing_by_queue_depth_four_backends():
+    sims = [gw.sim("--exec-ms", "300") for _ in range(4)]
+    g = fleet(sims)
+    with closing([g] + sims):
+        gw.wait_backends(g.port, 4)
+        ids = [submit(g, {"workflowId": "smoke", "inputs": {"width": i + 1}}) for i in range(4)]
+        jobs = [gw.wait_job(g.port, i) for i in ids]
+        used = sorted(backend_of(g, sims, j) for j in jobs)
+        assert used == [0, 1, 2, 3], used  # one each: the emptiest backend wins
+
+
+def test_routing_by_installed_models():
+    a = gw.sim("--models", CK % "a.safetensors")
+    b = gw.sim("--models", CK % "b.safetensors")
+    g = fleet([a, b])
+    with closing([g, a, b]):
+        gw.wait_backends(g.port, 2)
+        for _ in range(3):
+            ja = gw.wait_job(g.port, submit(g, sdxl("a.safetensors")))
+            jb = gw.wait_job(g.port, submit(g, sdxl("b.safetensors")))
+            assert ja["status"] == jb["status"] == "succeeded", (ja, jb)
+            assert backend_of(g, [a, b], ja) == 0 and backend_of(g, [a, b], jb) == 1
+        jc = gw.wait_job(g.port, submit(g, sdxl("c.safetensors")))
+        assert jc["status"] == "failed" and jc["error"]["code"] == "COMFYUI_UNSUPPORTED", jc
+        assert "c.safetensors" in jc["error"]["message"]
+        # a node class nobody has
+        st, _, _, _ = gw.request(g.port, "POST", "/workflows",
+                                 {"id": "exotic", "template": {"1": {"class_type": "NoSuchNode",
+                                                                    "inputs": {}}},
+                                  "schema": {"type": "object", "properties": {}}})
+        assert st == 201
+        jx = gw.wait_job(g.port, submit(g, {"workflowId": "exotic"}))
+        assert jx["error"]["code"] == "COMFYUI_UNSUPPORTED" and "NoSuchNode" in jx["error"]["message"]
+
+
+def test_model_affinity():
+    both = CK % "a.safetensors,b.safetensors"
+    s0, s1 = gw.sim("--models", both), gw.sim("--models", both)
+    g = fleet([s0, s1])
+    with closing([g, s0, s1]):
+        gw.wait_backends(g.port, 2)
+        first = gw.wait_job(g.port, submit(g, sdxl("a.safetensors")))
+        home_a = backend_of(g, [s0, s1], first)
+        b = gw.wait_job(g.port, submit(g, sdxl("b.safetensors")))
+        assert backend_of(g, [s0, s1], b) != home_a  # the other one: no cold load of a
+        for _ in range(4):  # both idle each time: each checkpoint stays where it is loaded
+            ja = gw.wait_job(g.port, submit(g, sdxl("a.safetensors")))
+            jb = gw.wait_job(g.port, submit(g, sdxl("b.safetensors")))
+            assert backend_of(g, [s0, s1], ja) == home_a
+            assert backend_of(g, [s0, s1], jb) != home_a
+
+
+def test_oom_frees_and_retries_once():
+    sim = gw.sim("--models", CK % "a.safetensors", "--fault", "oom")
+    g = fleet([sim])
+    with closing([g, sim]):
+        gw.wait_backends(g.port, 1)
+        j = gw.wait_job(g.port, submit(g, sdxl("a.safetensors")))
+        assert j["status"] == "failed" and j["error"]["code"] == "COMFYUI_OOM", j
+        assert j["attempts"] == 2, j  # /free, then exactly one more try
+        assert j["error"]["class_type"] == "KSampler" and j["error"]["node_id"] == "3"
+        _, _, _, logs = gw.request(g.port, "GET", "/jobs/%s/logs" % j["id"])
+        assert any("COMFYUI_OOM" in l["message"] for l in logs["logs"]), logs
+
+
+def test_node_error_not_retried():
+    sim = gw.sim("--models", CK % "a.safetensors", "--fault", "exception")
+    g = fleet([sim, gw.sim("--models", CK % "a.safetensors", "--fault", "exception")])
+    with closing([g, sim]):
+        gw.wait_backends(g.port, 2)
+        j = gw.wait_job(g.port, submit(g, sdxl("a.safetensors")))
+        assert j["status"] == "failed" and j["error"]["code"] == "COMFYUI_NODE_ERROR", j
+        assert j["attempts"] == 1
+
+
+def test_validation_error_passes_node_errors():
+    sim = gw.sim()
+    g = fleet([sim])
+    with closing([g, sim]):
+        gw.wait_backends(g.port, 1)
+        # a graph ComfyUI refuses: a required input missing (EmptyImage without width)
+        st, _, _, _ = gw.request(g.port, "POST", "/workflows",
+                                 {"id": "broken", "template": {
+                                     "1": {"class_type": "EmptyImage",
+                                           "inputs": {"height": 8, "batch_size": 1, "color": 0}},
+                                     "2": {"class_type": "SaveImage",
+                                           "inputs": {"images": ["1", 0], "filename_prefix": "x"}}},
+                                  "schema": {"type": "object", "properties": {}}})
+        assert st == 201
+        j = gw.wait_job(g.port, submit(g, {"workflowId": "broken"}))
+        assert j["status"] == "failed" and j["error"]["code"] == "COMFYUI_VALIDATION", j
+        ne = j["error"]["node_errors"]
+        assert ne["1"]["errors"][0]["type"] == "required_input_missing", ne
+        assert j["attempts"] == 1
+
+
+def test_killed_backend_job_finishes_elsewhere():
+    slow = gw.sim("--exec-ms", "400")
+    other = gw.sim("--exec-ms", "400")
+    g = fleet([slow, other])
+    with closing([g, other]):
+        gw.wait_backends(g.port, 2)
+        jid = submit(g, {"workflowId": "smoke"})
+        while True:
+            j = gw.request(g.port, "GET", "/jobs/" + jid)[3]
+            if j["status"] == "running" and j.get("backend"):
+                break
+            time.sleep(0.01)
+        victim = [slow, other][backend_of(g, [slow, other], j)]
+        victim.kill(signal.SIGKILL)
+        done = gw.wait_job(g.port, jid)
+        assert done["status"] == "succeeded", done
+        assert done["attempts"] == 2 and done["backend"] != j["backend"], done
+        _, _, _, b = gw.request(g.port, "GET", "/backends")
+        dead = [x for x in b["backends"] if x["url"] == j["backend"]][0]
+        assert dead["failed"] >= 1 and dead["last_error"], dead
+        if victim is other:
+            slow.kill()
+
+
+def test_refusing_backend_is_skipped():
+    live = gw.sim()
+    g = fleet(["http://127.0.0.1:9", live])  # nothing listens on port 9
+    with closing([g, live]):
+        gw.wait_backends(g.port, 1)
+        for i in range(5):
+            j = gw.wait_job(g.port, submit(g, {"workflowId": "smoke", "inputs": {"width": i + 1}}))
+            assert j["status"] == "succeeded" and j["backend"].endswith(":%d" % live.port), j
+        _, _, _, b = gw.request(g.port, "GET", "/backends")
+        down = b["backends"][0]
+        assert not down["healthy"] and down["health"] == "down" and down["last_error"], down
+
+
+def test_backend_restart_mid_job_requeues():
+    """The backend process dies and comes back on the same port, empty: detected, re-run."""
+    sim = gw.sim("--exec-ms", "500")
+    port = sim.port
+    g = fleet([sim])
+    with closing([g]):
+        gw.wait_backends(g.port, 1)
+        jid = submit(g, {"workflowId": "smoke"})
+        while gw.request(g.port, "GET", "/jobs/" + jid)[3]["status"] != "running":
+            time.sleep(0.01)
+        time.sleep(0.1)
+        sim.kill()
+        sim2 = gw.Proc([gw.SIM, "--port", str(port), "--exec-ms", "50"], name="comfysim",
+                       port_flag=True)
+        try:
+            done = gw.wait_job(g.port, jid, timeout=60)
+            assert done["status"] == "succeeded" and done["attempts"] >= 2, done
+        finally:
+            sim2.kill()
+
+
+def test_thirty_two_backends():
+    sims = [gw.sim("--exec-ms", "400") for _ in range(32)]
+    g = fleet(sims)
+    with closing([g] + sims):
+        gw.wait_backends(g.port, 32, timeout=60)
+        ids = [submit(g, {"workflowId": "smoke", "inputs": {"width": i + 1}}) for i in range(96)]
+        jobs = [gw.wait_job(g.port, i, timeout=120) for i in ids]
+        assert all(j["status"] == "succeeded" for j in jobs), [j["status"] for j in jobs]
+        used = {backend_of(g, sims, j) for j in jobs}
+        assert len(used) >= 24, len(used)
+
+
+def rss_kb(pid, key="VmHWM"):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_large_output_streams():
+    # 4200x4200 RGBA, stored without compression by the simulator: > 64 MiB on the wire
+    sim = gw.sim("--max-pixels", "20000000", "--png-level", "0")
+    g = fleet([sim], MAX_IMAGE_SIZE=8192, COMFYUI_TIMEOUT_MS=120000)
+    with closing([g, sim]):
+        gw.wait_backends(g.port, 1)
+        base = rss_kb(g.p.pid, "VmRSS")
+        j = gw.wait_job(g.port, submit(g, {"workflowId": "smoke",
+                                           "inputs": {"width": 4096, "height": 4200}}), timeout=120)
+        assert j["status"] == "succeeded", j
+        size = j["outputs"][0]["size"]
+        assert size > 64 << 20, size
+        st, _, raw, _ = gw.request(g.port, "GET", j["outputs"][0]["url"], timeout=120)
+        assert st == 200 and len(raw) == size
+        grown = rss_kb(g.p.pid) - base
+        assert grown * 1024 < size // 2, ("RSS grew by", grown, "KiB for", size)
+
+
+if __name__ == "__main__":
+    only = os.environ.get("E2E_ONLY")
+    tests = [test_one_backend_end_to_end, test_routing_by_queue_depth_four_backends,
+             test_routing_by_installed_models, test_model_affinity,
+             test_oom_frees_and_retries_once, test_node_error_not_retried,
+             test_validation_error_passes_node_errors, test_killed_backend_job_finishes_elsewhere,
+             test_refusing_backend_is_skipped, test_backend_restart_mid_job_requeues,
+             test_thirty_two_backends, test_large_output_streams]
+    for t in tests:
+        if not only or only in t.__name__:
+            S.run(t)
+    S.done()
