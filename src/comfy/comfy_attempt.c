@@ -417,6 +417,8 @@ static void history_entry(struct comfy_attempt *a, json_t *entry)
     const char *st = json_string_value(json_object_get(status, "status_str"));
     if (st && !strcmp(st, "error"))
         return history_error(a, status);
+    if (!a->exec_done_ns)
+        a->exec_done_ns = a->be->ring->now_ns;
     a->exec_finished = true;
     a->history_done = true;
     a->nodes_done = a->nodes_total;
@@ -514,6 +516,8 @@ static void history_check(struct comfy_attempt *a, bool after_finish)
 
 static void collect(struct comfy_attempt *a)
 {
+    if (!a->exec_done_ns)
+        a->exec_done_ns = a->be->ring->now_ns;
     a->exec_finished = true;
     if (a->state < CA_COLLECTING)
         set_state(a, CA_COLLECTING);
@@ -710,6 +714,7 @@ int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
     a->nodes_total = (unsigned)json_object_size(p->graph);
     a->timeout_timer.cb = timeout_cb;
     a->poll_timer.cb = poll_timer_cb;
+    a->begun_ns = be->ring->now_ns;
     comfy_backend_attach(be, a);
     const char *ck = comfy_graph_checkpoint(p->graph);
     if (ck)

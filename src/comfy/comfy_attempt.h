@@ -92,7 +92,8 @@ struct comfy_attempt {
     char current_class[128];
     unsigned step, steps;
     int backend_number; /* ComfyUI's queue number */
-    uint64_t submitted_ns, started_ns, finished_ns;
+    uint64_t begun_ns;         /* attempt started (uploads begin) */
+    uint64_t submitted_ns, started_ns, exec_done_ns, finished_ns;
 
     /* outputs */
     struct comfy_output *outputs; /* grows up to COMFY_MAX_OUTPUTS */

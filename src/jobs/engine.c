@@ -4,6 +4,7 @@
 #include <bearssl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,26 @@ static void emit(struct engine *e, struct job *j, const char *event, json_t *dat
         j->subs = NULL; /* the API side unsubscribes each one when it sees `final` */
 }
 
+/* A log line for the job, also sent to its listeners as a "log" event. */
+static void jlog(struct engine *e, struct job *j, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void jlog(struct engine *e, struct job *j, const char *level, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    job_log(j, level, "%s", msg);
+    if (j->subs) {
+        json_t *all = job_log_json(j);
+        json_t *last = json_incref(json_array_get(all, json_array_size(all) - 1));
+        json_decref(all);
+        emit(e, j, "log", last);
+    }
+}
+
 static void emit_status(struct engine *e, struct job *j)
 {
     if (!j->subs || !strcmp(j->last_event_status, job_status_name(j->status)))
@@ -356,10 +377,19 @@ static struct job *run_job(struct comfy_run *r)
     return r->ctx;
 }
 
+static int64_t span_ms(uint64_t from, uint64_t to)
+{
+    return from && to && to >= from ? (int64_t)((to - from) / 1000000) : -1;
+}
+
 static void run_state(struct comfy_run *r)
 {
     struct job *j = run_job(r);
     const struct comfy_attempt *a = &r->att;
+    j->upload_ms = span_ms(a->begun_ns, a->submitted_ns);
+    j->backend_queue_ms = span_ms(a->submitted_ns, a->started_ns);
+    j->execution_ms = span_ms(a->started_ns, a->exec_done_ns);
+    j->fetch_ms = span_ms(a->exec_done_ns, a->finished_ns);
     j->nodes_done = a->nodes_done;
     j->nodes_total = a->nodes_total;
     snprintf(j->current_node, sizeof(j->current_node), "%s", a->current_node);
@@ -431,7 +461,7 @@ static void run_done(struct comfy_run *r)
         if (e->cfg.cache_enabled && j->cache_key[0])
             keymap_put(&e->cache, j->cache_key, j->id, NULL,
                        job_now_ms() + (int64_t)e->cfg.cache_ttl_s * 1000);
-        job_log(j, "info", "succeeded with %zu output(s)", j->noutputs);
+        jlog(e, j, "info", "succeeded with %zu output(s)", j->noutputs);
     } else {
         j->status = r->err == COMFY_INTERRUPTED && j->cancel_requested ? JOB_CANCELED : JOB_FAILED;
         snprintf(j->error_code, sizeof(j->error_code), "%s", comfy_err_code(r->err));
@@ -440,11 +470,11 @@ static void run_done(struct comfy_run *r)
         snprintf(j->error_class, sizeof(j->error_class), "%s", r->err_class);
         if (r->node_errors)
             j->node_errors = json_incref(r->node_errors);
-        job_log(j, "error", "%s: %.150s", j->error_code, j->error_message);
+        jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
     }
     for (unsigned i = 0; i < r->nrecs; i++) {
         if (r->recs[i].err != COMFY_OK && i + 1 < r->nrecs)
-            job_log(j, "warn", "attempt %u on backend %d failed (%s), retried", i + 1,
+            jlog(e, j, "warn", "attempt %u on backend %d failed (%s), retried", i + 1,
                     r->recs[i].backend, comfy_err_code(r->recs[i].err));
     }
     j->finished_ms = job_now_ms();
@@ -515,7 +545,7 @@ static bool start_job(struct engine *e, struct job *j)
     };
     j->status = JOB_RUNNING;
     j->started_ms = job_now_ms();
-    job_log(j, "info", "dispatched");
+    jlog(e, j, "info", "dispatched");
     j->run = r;
     e->running++;
     if (comfy_run_start(r, e->fleet, &p, &run_ops, j) < 0) {
@@ -589,6 +619,7 @@ static struct job *job_new(struct engine *e, const char *owner, const struct wor
         return NULL;
     j->engine = e;
     j->dirfd = -1;
+    j->upload_ms = j->backend_queue_ms = j->execution_ms = j->fetch_ms = -1;
     comfy_uuid4(j->id);
     snprintf(j->owner, sizeof(j->owner), "%s", owner);
     snprintf(j->workflow_id, sizeof(j->workflow_id), "%s", w->id);
@@ -940,6 +971,7 @@ static struct job *job_from_row(struct engine *e, json_t *row)
     j->engine = e;
     j->dirfd = -1;
     j->durable = true;
+    j->upload_ms = j->backend_queue_ms = j->execution_ms = j->fetch_ms = -1;
     row_str(row, "id", j->id, sizeof(j->id));
     row_str(row, "owner", j->owner, sizeof(j->owner));
     row_str(row, "workflow_id", j->workflow_id, sizeof(j->workflow_id));

@@ -96,6 +96,13 @@ json_t *job_to_json(const struct job *j, long queue_position)
                   qms ? json_integer(qms - j->created_ms) : json_null(), "run_ms",
                   j->started_ms && j->finished_ms ? json_integer(j->finished_ms - j->started_ms)
                                                   : json_null()));
+    json_t *stages = json_object();
+    const int64_t st[] = {j->upload_ms, j->backend_queue_ms, j->execution_ms, j->fetch_ms};
+    const char *const names[] = {"upload_ms", "backend_queue_ms", "execution_ms", "fetch_ms"};
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(stages, names[i], st[i] >= 0 && j->started_ms ? json_integer(st[i])
+                                                                           : json_null());
+    json_object_set_new(json_object_get(o, "timings"), "stages", stages);
     json_object_set_new(o, "urls", json_pack("{s:s, s:s, s:s}", "self", self, "events", events,
                                              "cancel", cancel));
     if (j->cache_of[0])

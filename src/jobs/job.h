@@ -64,6 +64,8 @@ struct job {
     struct job_output *outputs;
     size_t noutputs, outputs_cap;
     int64_t created_ms, started_ms, finished_ms;
+    /* stages of the last attempt, ms (-1: not reached) */
+    int64_t upload_ms, backend_queue_ms, execution_ms, fetch_ms;
     struct comfy_run *run;
     int dirfd; /* outputs directory while running */
     bool persisting; /* a store write is in flight */

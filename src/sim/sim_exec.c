@@ -265,18 +265,17 @@ static void send_progress_state(struct sim_exec *e)
         if (p->state == P_PENDING)
             continue;
         json_object_set_new(nodes, id,
-                            json_pack("{s:O, s:O, s:s, s:s, s:s, s:s, s:n, s:s}", "value",
-                                      p->value, "max", p->max, "state",
-                                      p->state == P_RUNNING ? "running" : "finished", "node_id",
-                                      id, "prompt_id", r->prompt_id, "display_node_id", id,
+                            json_pack("{s:O, s:O, s:s, s:s, s:s, s:s, s:n, s:s}", "value", p->value,
+                                      "max", p->max, "state",
+                                      p->state == P_RUNNING ? "running" : "finished", "node_id", id,
+                                      "prompt_id", r->prompt_id, "display_node_id", id,
                                       "parent_node_id", "real_node_id", id));
     }
     emit(e, "progress_state", json_pack("{s:s, s:o}", "prompt_id", r->prompt_id, "nodes", nodes),
          false);
 }
 
-static void set_progress(struct sim_exec *e, int node, enum pstate st, json_t *value,
-                         json_t *max)
+static void set_progress(struct sim_exec *e, int node, enum pstate st, json_t *value, json_t *max)
 {
     struct progress *p = progress_entry(&e->run, node);
     p->state = st;
@@ -340,13 +339,11 @@ static void failed(struct sim_exec *e, int node)
     /* "{}\n{}".format(ex, tips): the message always ends in a newline plus the tips. */
     sim_buf_printf(&msg, "%s\n%s", r->err.message, r->err.oom ? oom_tips : "");
     json_t *inputs = r->err_inputs != NULL ? json_incref(r->err_inputs) : json_object();
-    json_t *mes = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "prompt_id",
-                            r->prompt_id, "node_id", gn->id, "node_type", gn->cls->name,
-                            "executed", executed_ids(r), "exception_message",
-                            msg.data != NULL ? (const char *)msg.data : "", "exception_type",
-                            r->err.type, "traceback", traceback(&r->err), "current_inputs",
-                            inputs,
-                            "current_outputs", all_node_ids(r));
+    json_t *mes = json_pack(
+        "{s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "prompt_id", r->prompt_id, "node_id",
+        gn->id, "node_type", gn->cls->name, "executed", executed_ids(r), "exception_message",
+        msg.data != NULL ? (const char *)msg.data : "", "exception_type", r->err.type, "traceback",
+        traceback(&r->err), "current_inputs", inputs, "current_outputs", all_node_ids(r));
     sim_buf_free(&msg);
     add_message(e, "execution_error", mes, false);
     r->success = false;
@@ -359,10 +356,10 @@ static void cycle_failed(struct sim_exec *e)
     /* Should not happen after validation (cycles fail there); report it like ComfyUI. */
     add_message(e, "execution_error",
                 json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:[], s:{}, s:o}", "prompt_id",
-                          r->prompt_id, "node_id", "", "node_type", "", "executed",
-                          executed_ids(r), "exception_message", "Dependency cycle detected\n",
-                          "exception_type", "comfy_execution.graph.DependencyCycleError",
-                          "traceback", "current_inputs", "current_outputs", all_node_ids(r)),
+                          r->prompt_id, "node_id", "", "node_type", "", "executed", executed_ids(r),
+                          "exception_message", "Dependency cycle detected\n", "exception_type",
+                          "comfy_execution.graph.DependencyCycleError", "traceback",
+                          "current_inputs", "current_outputs", all_node_ids(r)),
                 false);
     r->success = false;
     r->phase = PHASE_DONE;
@@ -390,8 +387,8 @@ static size_t node_inputs(const struct run *r, int node, struct sim_op_input *in
     for (int k = 0; k < 2; k++) {
         const char *name;
         json_t *spec;
-        json_object_foreach(json_object_get(json_object_get(gn->cls->info, "input"), cats[k]),
-                            name, spec)
+        json_object_foreach(json_object_get(json_object_get(gn->cls->info, "input"), cats[k]), name,
+                            spec)
         {
             json_t *val = json_object_get(given, name);
             if (val == NULL || n == max)
@@ -426,9 +423,8 @@ static json_t *format_inputs(const struct run *r, int node)
     {
         const struct sim_value *lv = json_is_array(val) ? linked_value(r, val) : NULL;
         if (json_is_array(val))
-            json_object_set_new(out, name, json_pack("[o]", lv != NULL
-                                                                ? sim_ops_format_value(lv)
-                                                                : json_null()));
+            json_object_set_new(
+                out, name, json_pack("[o]", lv != NULL ? sim_ops_format_value(lv) : json_null()));
         else if (sim_node_input(gn->cls, name, NULL) != NULL)
             json_object_set_new(out, name, json_pack("[o]", format_json(val)));
     }
@@ -442,8 +438,8 @@ static json_t *format_inputs(const struct run *r, int node)
         if (kind != NULL && strcmp(kind, "PROMPT") == 0)
             json_object_set_new(out, name, json_pack("[o]", format_json(r->g.prompt)));
         else if (kind != NULL && strcmp(kind, "EXTRA_PNGINFO") == 0)
-            json_object_set_new(out, name, json_pack("[o]", pnginfo != NULL ? format_json(pnginfo)
-                                                                            : json_null()));
+            json_object_set_new(
+                out, name, json_pack("[o]", pnginfo != NULL ? format_json(pnginfo) : json_null()));
         else if (kind != NULL && strcmp(kind, "UNIQUE_ID") == 0)
             json_object_set_new(out, name, json_pack("[s]", gn->id));
     }
@@ -478,8 +474,8 @@ static void inject_fault(struct sim_exec *e)
         return;
     }
     snprintf(r->err.type, sizeof(r->err.type), "RuntimeError");
-    snprintf(r->err.message, sizeof(r->err.message),
-             "comfysim: injected failure in %s (node %s)", gn->cls->name, gn->id);
+    snprintf(r->err.message, sizeof(r->err.message), "comfysim: injected failure in %s (node %s)",
+             gn->cls->name, gn->id);
     r->err.frames = frames_injected;
     r->err.oom = false;
 }
@@ -509,9 +505,9 @@ static int64_t begin_node(struct sim_exec *e, int node)
         inject_fault(e);
     } else {
         json_t *pnginfo = json_object_get(r->extra_data, "extra_pnginfo");
-        struct sim_op_env env = {e->fs,         e->cfg.max_numel, e->cfg.max_file_bytes,
-                                 r->g.prompt,   pnginfo,          gn->id,
-                                 &r->now_tm,    &e->rng};
+        struct sim_op_env env = {e->fs,       e->cfg.max_numel, e->cfg.max_file_bytes,
+                                 r->g.prompt, pnginfo,          gn->id,
+                                 &r->now_tm,  &e->rng};
         r->op_rc = sim_ops_run(gn->cls, &env, in, nin, &r->op, &r->err);
     }
     if (r->op_rc != SIM_OPS_OK)
@@ -610,8 +606,8 @@ static void replay_cached(struct sim_exec *e, int node)
     if (res->ui != NULL)
         json_object_set_new(r->ui_outputs, gn->id,
                             json_pack("{s:O, s:O}", "meta",
-                                      res->ui_meta != NULL ? res->ui_meta : json_null(),
-                                      "output", res->ui));
+                                      res->ui_meta != NULL ? res->ui_meta : json_null(), "output",
+                                      res->ui));
     finish_progress(e, node);
     sim_graph_complete(&r->g, node);
 }

@@ -47,22 +47,21 @@ enum sim_fault {
 
 /* Called for each JSON message; sid is the target client id, NULL for every client.
  * data is borrowed: serialise it before returning. Must not call back into sim_exec. */
-typedef void (*sim_exec_emit_cb)(void *ctx, const char *type, const json_t *data,
-                                 const char *sid);
+typedef void (*sim_exec_emit_cb)(void *ctx, const char *type, const json_t *data, const char *sid);
 /* Called for each binary frame (4-byte event type included); sid as above. */
 typedef void (*sim_exec_binary_cb)(void *ctx, const uint8_t *data, size_t len, const char *sid);
 
 struct sim_exec_config {
-    int64_t exec_ms;        /* time each executed node takes */
-    int64_t step_ms;        /* time per sampler step or upscale tile */
-    int64_t hang_poll_ms;   /* interrupt polling period of a hung node (0: 100) */
-    uint64_t max_numel;     /* largest tensor in elements; beyond it nodes fail as OOM
-                               (0: 64 Mi, e.g. 4096x4096 RGB) */
-    size_t max_file_bytes;  /* largest file LoadImage reads (0: 64 MiB) */
-    size_t cache_max;       /* node results kept in the cache (0: 4096) */
-    int64_t tz_offset_s;    /* local time offset used for %year% ... in filename prefixes */
-    uint64_t seed;          /* PreviewImage's random prefixes */
-    enum sim_fault fault;   /* fault injected into every prompt (per-prompt extra_data wins) */
+    int64_t exec_ms;         /* time each executed node takes */
+    int64_t step_ms;         /* time per sampler step or upscale tile */
+    int64_t hang_poll_ms;    /* interrupt polling period of a hung node (0: 100) */
+    uint64_t max_numel;      /* largest tensor in elements; beyond it nodes fail as OOM
+                                (0: 64 Mi, e.g. 4096x4096 RGB) */
+    size_t max_file_bytes;   /* largest file LoadImage reads (0: 64 MiB) */
+    size_t cache_max;        /* node results kept in the cache (0: 4096) */
+    int64_t tz_offset_s;     /* local time offset used for %year% ... in filename prefixes */
+    uint64_t seed;           /* PreviewImage's random prefixes */
+    enum sim_fault fault;    /* fault injected into every prompt (per-prompt extra_data wins) */
     const char *fault_class; /* class the fault hits; NULL means KSampler, else the first
                                 output node that executes */
     sim_exec_emit_cb emit_cb;

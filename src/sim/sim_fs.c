@@ -122,7 +122,8 @@ bool sim_fs_annotated(const char *name, enum sim_dir *dir, char *rel, size_t cap
         const char *tag;
         size_t cut; /* ComfyUI slices one more character than the tag: the space */
         enum sim_dir dir;
-    } tags[] = {{"[output]", 9, SIM_DIR_OUTPUT}, {"[input]", 8, SIM_DIR_INPUT},
+    } tags[] = {{"[output]", 9, SIM_DIR_OUTPUT},
+                {"[input]", 8, SIM_DIR_INPUT},
                 {"[temp]", 7, SIM_DIR_TEMP}};
     size_t n = strlen(name);
     *dir = SIM_DIR_INPUT;
@@ -144,7 +145,7 @@ bool sim_fs_annotated(const char *name, enum sim_dir *dir, char *rel, size_t cap
 
 bool sim_fs_is_image_name(const char *name)
 {
-    static const char *const exts[] = {"png", "jpg",  "jpeg", "jpe", "gif", "bmp",  "webp",
+    static const char *const exts[] = {"png", "jpg",  "jpeg", "jpe", "gif",  "bmp",  "webp",
                                        "tif", "tiff", "ico",  "svg", "avif", "heic", "heif",
                                        "jxl", "pbm",  "pgm",  "ppm", "pnm",  "tga",  "psd"};
     const char *dot = strrchr(name, '.');
@@ -253,9 +254,9 @@ static int check_inside(const char *root, const char *subfolder, char *err_msg, 
     return -EPERM;
 }
 
-int sim_fs_save_path(const struct sim_fs *fs, enum sim_dir dir, const char *prefix,
-                     int64_t width, int64_t height, const struct tm *now,
-                     struct sim_save_path *out, char *err_msg, size_t err_cap)
+int sim_fs_save_path(const struct sim_fs *fs, enum sim_dir dir, const char *prefix, int64_t width,
+                     int64_t height, const struct tm *now, struct sim_save_path *out, char *err_msg,
+                     size_t err_cap)
 {
     char p[SIM_PATH_MAX], norm[SIM_PATH_MAX];
     const char *root = dir == SIM_DIR_TEMP ? fs->temp_dir : fs->output_dir;

@@ -73,9 +73,9 @@ struct sim_save_path {
  * the output folder" condition returns -EPERM and writes ComfyUI's message to err_msg.
  * `now` fills %year%... (localtime as the caller sees it); width/height fill %width%/%height%.
  */
-int sim_fs_save_path(const struct sim_fs *fs, enum sim_dir dir, const char *prefix,
-                     int64_t width, int64_t height, const struct tm *now,
-                     struct sim_save_path *out, char *err_msg, size_t err_cap);
+int sim_fs_save_path(const struct sim_fs *fs, enum sim_dir dir, const char *prefix, int64_t width,
+                     int64_t height, const struct tm *now, struct sim_save_path *out, char *err_msg,
+                     size_t err_cap);
 /* "<filename with %batch_num%>_<counter:05>_.png" joined with the subfolder for fs calls. */
 bool sim_fs_save_name(const struct sim_save_path *sp, int64_t batch_number, int64_t counter,
                       char *file, size_t file_cap, char *relpath, size_t rel_cap);

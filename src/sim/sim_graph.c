@@ -123,8 +123,7 @@ static uint64_t mix_inputs(struct sim_graph *g, json_t *inputs, uint64_t h, int 
     json_t *val;
     if (keys == NULL)
         return mix(h, &depth, sizeof(depth));
-    json_object_foreach(inputs, key, val)
-        keys[k++] = key;
+    json_object_foreach(inputs, key, val) keys[k++] = key;
     qsort(keys, n, sizeof(*keys), cmp_keys);
     for (size_t i = 0; i < n; i++) {
         val = json_object_get(inputs, keys[i]);

@@ -22,10 +22,10 @@ struct sim_graph_node {
     const char *id; /* key in the prompt */
     json_t *node;   /* the prompt entry (borrowed from sim_graph.prompt) */
     const struct sim_node_class *cls;
-    uint64_t sig;   /* cache key */
-    int sig_state;  /* 0 not computed, 1 in progress (cycle guard), 2 done */
-    bool cached;    /* sig is in the output cache: not scheduled unless an output */
-    bool pending;   /* in the ExecutionList */
+    uint64_t sig;  /* cache key */
+    int sig_state; /* 0 not computed, 1 in progress (cycle guard), 2 done */
+    bool cached;   /* sig is in the output cache: not scheduled unless an output */
+    bool pending;  /* in the ExecutionList */
     int block_count;
     int *blocking; /* nodes waiting for this one, in insertion order */
     size_t nblocking, cap;

@@ -13,6 +13,8 @@
 #define REPR_THRESHOLD 1000
 #define REPR_EDGEITEMS 3
 #define REPR_LINEWIDTH 80
+/* Most taps one Lanczos output may use (support 3 * downscale factor, capped). */
+#define LANCZOS_TAPS 512
 
 const char *sim_image_err_name(int err)
 {
@@ -112,10 +114,10 @@ static int64_t repr_count(int64_t n, bool summarize)
     return (summarize && n > 2 * REPR_EDGEITEMS) ? 2 * REPR_EDGEITEMS + 1 : n;
 }
 
-typedef void (*repr_visit_fn)(struct repr_fmt *f, float v);
+typedef void (*repr_visit_cb)(struct repr_fmt *f, float v);
 
 static void repr_walk(const struct sim_tensor *t, int dim, size_t off, bool summarize,
-                      struct repr_fmt *f, repr_visit_fn fn)
+                      struct repr_fmt *f, repr_visit_cb fn)
 {
     int64_t n = repr_count(t->shape[dim], summarize);
     size_t stride = stride_of(t, dim);
@@ -378,8 +380,7 @@ int sim_image_pattern(int64_t w, int64_t h, int64_t batch, uint64_t seed, uint64
 
 bool sim_scale_method_parse(const char *name, enum sim_scale_method *m)
 {
-    static const char *const names[] = {"nearest-exact", "bilinear", "area", "bicubic",
-                                        "lanczos"};
+    static const char *const names[] = {"nearest-exact", "bilinear", "area", "bicubic", "lanczos"};
     for (int i = 0; i < 5; i++) {
         if (strcmp(name, names[i]) == 0) {
             *m = (enum sim_scale_method)i;
@@ -509,7 +510,8 @@ static int resample(const struct view *v, enum sim_scale_method m, int64_t ow, i
             for (int64_t i = 0; i < ow * c; i++) {
                 float s = 0;
                 for (int k = 0; k < ty.n; k++)
-                    s += ty.w[y * ty.n + k] * mid->data[((b * v->h + ty.idx[y * ty.n + k]) * ow) * c + i];
+                    s += ty.w[y * ty.n + k] *
+                         mid->data[((b * v->h + ty.idx[y * ty.n + k]) * ow) * c + i];
                 o[i] = s;
             }
         }
@@ -530,34 +532,64 @@ static double lanczos3(double x)
     return 3.0 * sin(px) * sin(px / 3.0) / (px * px);
 }
 
-/*
- * One Pillow-style resampling pass over 8-bit data (ComfyUI's "lanczos" goes through PIL):
- * support widens with the downscale factor and every pass rounds back to 8 bits.
- */
-static void lanczos_pass(const uint8_t *src, int64_t in, int64_t out, int64_t lines,
-                         int64_t in_stride, int64_t out_stride, int64_t step, int64_t c,
-                         uint8_t *dst)
+/* Pillow-style filter taps for one output index: support widens when downscaling. */
+static int64_t lanczos_taps(int64_t in, int64_t out, int64_t d, float *ws, int64_t *first)
 {
     double scale = (double)in / (double)out, fs = scale > 1.0 ? scale : 1.0;
-    double support = 3.0 * fs;
+    double support = 3.0 * fs, center = ((double)d + 0.5) * scale, total = 0, w[LANCZOS_TAPS];
+    int64_t xmin = (int64_t)(center - support + 0.5), xmax = (int64_t)(center + support + 0.5);
+    xmin = xmin < 0 ? 0 : xmin;
+    xmax = xmax > in ? in : xmax;
+    if (xmax - xmin > LANCZOS_TAPS)
+        xmax = xmin + LANCZOS_TAPS;
+    for (int64_t k = xmin; k < xmax; k++)
+        total += w[k - xmin] = lanczos3(((double)k - center + 0.5) / fs);
+    for (int64_t k = xmin; k < xmax; k++)
+        ws[k - xmin] = (float)(total != 0 ? w[k - xmin] / total : 0);
+    *first = xmin;
+    return xmax - xmin;
+}
+
+static uint8_t clip8(float s)
+{
+    /* Pillow rounds half up and clips to 0..255 after every pass. */
+    return (uint8_t)(s <= 0 ? 0 : s >= 255 ? 255 : (int)(s + 0.5f));
+}
+
+/* Horizontal pass: `lines` rows of `in` pixels of c bytes each into rows of `out` pixels. */
+static void lanczos_rows(const uint8_t *src, int64_t in, int64_t out, int64_t lines, int64_t c,
+                         uint8_t *dst)
+{
+    float ws[LANCZOS_TAPS];
     for (int64_t d = 0; d < out; d++) {
-        double center = ((double)d + 0.5) * scale, ws[64], total = 0;
-        int64_t xmin = (int64_t)(center - support + 0.5), xmax = (int64_t)(center + support + 0.5);
-        xmin = xmin < 0 ? 0 : xmin;
-        xmax = xmax > in ? in : xmax;
-        if (xmax - xmin > 64)
-            xmax = xmin + 64;
-        for (int64_t k = xmin; k < xmax; k++)
-            total += ws[k - xmin] = lanczos3(((double)k - center + 0.5) / fs);
-        for (int64_t l = 0; l < lines; l++)
+        int64_t first, n = lanczos_taps(in, out, d, ws, &first);
+        for (int64_t l = 0; l < lines; l++) {
+            const uint8_t *row = src + (l * in + first) * c;
             for (int64_t ch = 0; ch < c; ch++) {
-                double s = 0;
-                for (int64_t k = xmin; k < xmax; k++)
-                    s += ws[k - xmin] * src[l * in_stride + k * step + ch];
-                s = total != 0 ? s / total : 0;
-                long v = lround(s);
-                dst[l * out_stride + d * step + ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+                float s = 0;
+                for (int64_t k = 0; k < n; k++)
+                    s += ws[k] * row[k * c + ch];
+                dst[(l * out + d) * c + ch] = clip8(s);
             }
+        }
+    }
+}
+
+/* Vertical pass: whole rows of `width` bytes are blended, which vectorises. */
+static void lanczos_cols(const uint8_t *src, int64_t in, int64_t out, int64_t width, float *acc,
+                         uint8_t *dst)
+{
+    float ws[LANCZOS_TAPS];
+    for (int64_t d = 0; d < out; d++) {
+        int64_t first, n = lanczos_taps(in, out, d, ws, &first);
+        memset(acc, 0, (size_t)width * sizeof(*acc));
+        for (int64_t k = 0; k < n; k++) {
+            const uint8_t *row = src + (first + k) * width;
+            for (int64_t x = 0; x < width; x++)
+                acc[x] += ws[k] * row[x];
+        }
+        for (int64_t x = 0; x < width; x++)
+            dst[d * width + x] = clip8(acc[x]);
     }
 }
 
@@ -571,20 +603,28 @@ static int lanczos(const struct view *v, int64_t ow, int64_t oh, uint64_t max_nu
         return rc;
     uint8_t *a = malloc(in_px * (size_t)c), *b = malloc(mid_px * (size_t)c);
     uint8_t *o = malloc((size_t)(oh * ow * c));
-    for (int64_t i = 0; a != NULL && b != NULL && o != NULL && i < n; i++) {
-        for (int64_t y = 0; y < v->h; y++)
+    float *acc = malloc((size_t)(ow * c) * sizeof(float));
+    bool ok = a != NULL && b != NULL && o != NULL && acc != NULL;
+    for (int64_t i = 0; ok && i < n; i++) {
+        /* ComfyUI hands Pillow 8-bit pixels: clip(255 * x).astype(uint8) */
+        for (int64_t y = 0; y < v->h; y++) {
+            const float *row =
+                v->t->data + ((i * v->t->shape[1] + v->y0 + y) * v->t->shape[2] + v->x0) * c;
             for (int64_t x = 0; x < v->w * c; x++) {
-                float f = 255.0f * v->t->data[((i * v->t->shape[1] + v->y0 + y) * v->t->shape[2] +
-                                               v->x0) * c + x];
-                a[(y * v->w) * c + x] = (uint8_t)(f > 0 ? (f < 255 ? f : 255) : 0);
+                float f = 255.0f * row[x];
+                a[y * v->w * c + x] = (uint8_t)(f > 0 ? (f < 255 ? f : 255) : 0);
             }
-        lanczos_pass(a, v->w, ow, v->h, v->w * c, ow * c, c, c, b);
-        lanczos_pass(b, v->h, oh, ow * c, 1, 1, ow * c, 1, o);
-        float *dst = (*out)->data + (size_t)(i * oh * ow * c);
+        }
+        lanczos_rows(a, v->w, ow, v->h, c, b);
+        lanczos_cols(b, v->h, oh, ow * c, acc, o);
+        float *dst = (*out)->data + (size_t)(i * oh * ow * c), lut[256];
+        /* x / 255 in float32 as numpy divides; a table keeps it exact and cheap */
+        for (int k = 0; k < 256; k++)
+            lut[k] = (float)k / 255.0f;
         for (int64_t k = 0; k < oh * ow * c; k++)
-            dst[k] = (float)o[k] / 255.0f;
+            dst[k] = lut[o[k]];
     }
-    if (a == NULL || b == NULL || o == NULL) {
+    if (!ok) {
         sim_tensor_unref(*out);
         *out = NULL;
         rc = SIM_IMAGE_ENOMEM;
@@ -592,6 +632,7 @@ static int lanczos(const struct view *v, int64_t ow, int64_t oh, uint64_t max_nu
     free(a);
     free(b);
     free(o);
+    free(acc);
     return rc;
 }
 

@@ -194,6 +194,13 @@ static const struct node_def node_defs[] = {
      "odule\": \"comfy_extras.nodes_upscale_model\", \"category\": \"image/upscaling\", \"ou"
      "tput_node\": false, \"deprecated\": false, \"experimental\": false, \"api_node\": fals"
      "e}"},
+    {"MaskToImage", SIM_NODE_MASK_TO_IMAGE, SIM_NODE_F_V3,
+     "{\"input\": {\"required\": {\"mask\": [\"MASK\", {}]}}, \"input_order\": {\"required\""
+     ": [\"mask\"]}, \"output\": [\"IMAGE\"], \"output_is_list\": [false], \"output_name\": "
+     "[\"IMAGE\"], \"output_tooltips\": [null], \"output_matchtypes\": null, \"name\": \"Mas"
+     "kToImage\", \"display_name\": \"Convert Mask to Image\", \"description\": \"\", \"pyth"
+     "on_module\": \"comfy_extras.nodes_mask\", \"category\": \"mask\", \"output_node\": fal"
+     "se, \"deprecated\": false, \"experimental\": false, \"api_node\": false}"},
     {"GetImageSize", SIM_NODE_GET_IMAGE_SIZE, SIM_NODE_F_V3 | SIM_NODE_F_SIG_UNIQUE_ID,
      "{\"input\": {\"required\": {\"image\": [\"IMAGE\", {}]}, \"hidden\": {\"unique_id\": ["
      "\"UNIQUE_ID\"]}}, \"input_order\": {\"required\": [\"image\"], \"hidden\": [\"unique_i"
@@ -214,12 +221,13 @@ static const struct node_def node_defs[] = {
 
 /* folder_paths.folder_names_and_paths keys, in the order GET /models lists them. */
 static const char *const model_folders[] = {
-    "checkpoints",    "configs",       "loras",          "vae",
-    "text_encoders",  "diffusion_models", "clip_vision", "style_models",
-    "embeddings",     "diffusers",     "vae_approx",     "controlnet",
-    "gligen",         "upscale_models", "latent_upscale_models", "custom_nodes",
-    "hypernetworks",  "photomaker",    "classifiers",    "model_patches",
-    "audio_encoders",
+    "checkpoints",  "configs",        "loras",
+    "vae",          "text_encoders",  "diffusion_models",
+    "clip_vision",  "style_models",   "embeddings",
+    "diffusers",    "vae_approx",     "controlnet",
+    "gligen",       "upscale_models", "latent_upscale_models",
+    "custom_nodes", "hypernetworks",  "photomaker",
+    "classifiers",  "model_patches",  "audio_encoders",
 };
 
 #define N_MODEL_FOLDERS (sizeof(model_folders) / sizeof(model_folders[0]))
@@ -408,8 +416,7 @@ static int check_class_list(const char *list, char *err_msg, size_t err_cap)
         for (size_t i = 0; i < N_NODE_DEFS && len > 0; i++)
             known |= strlen(node_defs[i].name) == len && strncmp(p, node_defs[i].name, len) == 0;
         if (len > 0 && !known) {
-            snprintf(err_msg, err_cap, "unknown node class '%.*s'", (int)(len > 64 ? 64 : len),
-                     p);
+            snprintf(err_msg, err_cap, "unknown node class '%.*s'", (int)(len > 64 ? 64 : len), p);
             return SIM_NODES_ECLASS;
         }
         p += len;
@@ -511,8 +518,8 @@ static json_t *class_info(const struct sim_node_class *c, const struct sim_fs *f
     if (!(c->flags & SIM_NODE_F_FILE_INPUT))
         return json_incref(c->info);
     json_t *copy = json_deep_copy(c->info);
-    json_t *spec = json_object_get(json_object_get(json_object_get(copy, "input"), "required"),
-                                   "image");
+    json_t *spec =
+        json_object_get(json_object_get(json_object_get(copy, "input"), "required"), "image");
     json_t *files = input_image_list(fs);
     if (copy == NULL || files == NULL || json_array_set_new(spec, 0, files) != 0) {
         json_decref(copy);

@@ -18,11 +18,11 @@
 
 #include "sim/sim_fs.h"
 
-#define SIM_NODES_MAX 32               /* classes in one registry */
-#define SIM_NODE_NAME_MAX 64           /* class name bytes, NUL included */
-#define SIM_MODEL_FILES_MAX 1024       /* files per model folder */
-#define SIM_MODEL_NAME_MAX 256         /* model file name bytes, NUL included */
-#define SIM_INPUT_FILES_MAX 4096       /* LoadImage combo entries listed from input/ */
+#define SIM_NODES_MAX 32         /* classes in one registry */
+#define SIM_NODE_NAME_MAX 64     /* class name bytes, NUL included */
+#define SIM_MODEL_FILES_MAX 1024 /* files per model folder */
+#define SIM_MODEL_NAME_MAX 256   /* model file name bytes, NUL included */
+#define SIM_INPUT_FILES_MAX 4096 /* LoadImage combo entries listed from input/ */
 
 /* Which behaviour sim_ops runs for a class. */
 enum sim_node_kind {
@@ -41,6 +41,7 @@ enum sim_node_kind {
     SIM_NODE_LORA_LOADER,
     SIM_NODE_UPSCALE_MODEL_LOADER,
     SIM_NODE_IMAGE_UPSCALE_WITH_MODEL,
+    SIM_NODE_MASK_TO_IMAGE,
     SIM_NODE_GET_IMAGE_SIZE,
     SIM_NODE_PREVIEW_ANY,
 };
@@ -68,11 +69,11 @@ struct sim_nodes_config {
 
 enum sim_nodes_err {
     SIM_NODES_OK = 0,
-    SIM_NODES_ENOMEM = -1,     /* allocation failed */
-    SIM_NODES_ECLASS = -2,     /* unknown or repeated class name in the config */
-    SIM_NODES_EFOLDER = -3,    /* unknown model folder in the config */
-    SIM_NODES_ETOOMANY = -4,   /* more files or classes than the limits allow */
-    SIM_NODES_ESYNTAX = -5,    /* malformed models spec (name too long, empty) */
+    SIM_NODES_ENOMEM = -1,   /* allocation failed */
+    SIM_NODES_ECLASS = -2,   /* unknown or repeated class name in the config */
+    SIM_NODES_EFOLDER = -3,  /* unknown model folder in the config */
+    SIM_NODES_ETOOMANY = -4, /* more files or classes than the limits allow */
+    SIM_NODES_ESYNTAX = -5,  /* malformed models spec (name too long, empty) */
 };
 
 struct sim_nodes;

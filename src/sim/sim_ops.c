@@ -14,7 +14,7 @@
 #include "sim/sim_json.h"
 #include "sim/sim_png.h"
 
-#define TEXT_MAX (16u << 20)    /* largest PNG text chunk / PreviewAny text we build */
+#define TEXT_MAX (16u << 20)     /* largest PNG text chunk / PreviewAny text we build */
 #define PNG_MAX_BYTES (1u << 30) /* largest PNG we encode */
 
 /* Innermost traceback frames, as ComfyUI 0.8.0 reports them (transcript 13 for SaveImage). */
@@ -48,8 +48,7 @@ static const char *const frames_sampler[] = {
     "positive, negative, latent_image,\n",
     NULL};
 static const char *const frames_generic[] = {
-    "  File \"/opt/ComfyUI/nodes.py\", line 78, in execute\n    raise RuntimeError(msg)\n",
-    NULL};
+    "  File \"/opt/ComfyUI/nodes.py\", line 78, in execute\n    raise RuntimeError(msg)\n", NULL};
 
 /* --- values ---------------------------------------------------------------------------- */
 
@@ -159,10 +158,10 @@ static const char *arg_str(const struct sim_op_input *in, size_t nin, const char
 }
 
 static int op_raise(struct sim_op_error *err, const char *type, const char *const *frames,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static int op_raise(struct sim_op_error *err, const char *type, const char *const *frames,
-                 const char *fmt, ...)
+                    const char *fmt, ...)
 {
     va_list ap;
     snprintf(err->type, sizeof(err->type), "%s", type);
@@ -178,14 +177,14 @@ void sim_ops_oom(struct sim_op_error *err, double requested_gib)
 {
     /* torch's caching-allocator message, which ComfyUI reports for CUDA OOMs. */
     op_raise(err, "torch.OutOfMemoryError", frames_sampler,
-          "Allocation on device 0 would exceed allowed memory. (out of memory)\n"
-          "Currently allocated     : 21.87 GiB\n"
-          "Requested               : %.2f GiB\n"
-          "Device limit            : 23.64 GiB\n"
-          "Free (according to CUDA): 19.94 MiB\n"
-          "PyTorch limit (set by user-supplied memory fraction)\n"
-          "                        : 17179869184.00 GiB",
-          requested_gib);
+             "Allocation on device 0 would exceed allowed memory. (out of memory)\n"
+             "Currently allocated     : 21.87 GiB\n"
+             "Requested               : %.2f GiB\n"
+             "Device limit            : 23.64 GiB\n"
+             "Free (according to CUDA): 19.94 MiB\n"
+             "PyTorch limit (set by user-supplied memory fraction)\n"
+             "                        : 17179869184.00 GiB",
+             requested_gib);
     err->oom = true;
 }
 
@@ -197,7 +196,7 @@ static int tensor_failed(struct sim_op_error *err, int rc, uint64_t numel)
         return SIM_OPS_RAISED;
     }
     return op_raise(err, rc == SIM_IMAGE_ENOMEM ? "MemoryError" : "RuntimeError", frames_generic,
-                 "%s", rc == SIM_IMAGE_ENOMEM ? "" : sim_image_err_name(rc));
+                    "%s", rc == SIM_IMAGE_ENOMEM ? "" : sim_image_err_name(rc));
 }
 
 static int set_image(struct sim_op_out *out, size_t slot, struct sim_tensor *t, enum sim_vtype ty)
@@ -209,8 +208,8 @@ static int set_image(struct sim_op_out *out, size_t slot, struct sim_tensor *t, 
 
 /* --- model-free image nodes ----------------------------------------------------------- */
 
-static int op_empty_image(const struct sim_op_env *env, const struct sim_op_input *in,
-                          size_t nin, struct sim_op_out *out, struct sim_op_error *err)
+static int op_empty_image(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                          struct sim_op_out *out, struct sim_op_error *err)
 {
     int64_t w = arg_int(in, nin, "width", 512), h = arg_int(in, nin, "height", 512);
     int64_t n = arg_int(in, nin, "batch_size", 1), color = arg_int(in, nin, "color", 0);
@@ -247,6 +246,22 @@ static int op_scale(const struct sim_op_env *env, const struct sim_op_input *in,
     return set_image(out, 0, t, SIM_V_IMAGE);
 }
 
+/* MaskToImage: [n, h, w] -> [n, h, w, 3] with the mask value in every channel. */
+static int op_mask_to_image(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                            struct sim_op_out *out, struct sim_op_error *err)
+{
+    const struct sim_tensor *m = arg_value(in, nin, "mask")->t;
+    int64_t n = m->ndim == 3 ? m->shape[0] : 1;
+    int64_t shape[4] = {n, m->shape[m->ndim - 2], m->shape[m->ndim - 1], 3};
+    struct sim_tensor *t;
+    int rc = sim_tensor_new(4, shape, env->max_numel, &t);
+    if (rc != SIM_IMAGE_OK)
+        return tensor_failed(err, rc, m->numel * 3);
+    for (size_t i = 0; i < m->numel; i++)
+        t->data[3 * i] = t->data[3 * i + 1] = t->data[3 * i + 2] = m->data[i];
+    return set_image(out, 0, t, SIM_V_IMAGE);
+}
+
 static int op_get_image_size(const struct sim_op_env *env, const struct sim_op_input *in,
                              size_t nin, struct sim_op_out *out, struct sim_op_error *err)
 {
@@ -258,14 +273,14 @@ static int op_get_image_size(const struct sim_op_env *env, const struct sim_op_i
         out->result->v[i].i = dims[i];
     }
     char text[128];
-    snprintf(text, sizeof(text), "width: %lld, height: %lld\n batch size: %lld",
-             (long long)dims[0], (long long)dims[1], (long long)dims[2]);
+    snprintf(text, sizeof(text), "width: %lld, height: %lld\n batch size: %lld", (long long)dims[0],
+             (long long)dims[1], (long long)dims[2]);
     out->text = strdup(text);
     return out->text != NULL ? SIM_OPS_OK : op_raise(err, "MemoryError", frames_generic, "%s", "");
 }
 
-static int op_preview_any(const struct sim_op_env *env, const struct sim_op_input *in,
-                          size_t nin, struct sim_op_out *out, struct sim_op_error *err)
+static int op_preview_any(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                          struct sim_op_out *out, struct sim_op_error *err)
 {
     const struct sim_op_input *a = arg(in, nin, "source");
     char *text = NULL;
@@ -336,15 +351,15 @@ static int load_png(const struct sim_op_env *env, const char *name, struct sim_p
                     "cannot identify image file '/opt/ComfyUI/input/%s'", name);
 }
 
-static int op_load_image(const struct sim_op_env *env, const struct sim_op_input *in,
-                         size_t nin, struct sim_op_out *out, struct sim_op_error *err)
+static int op_load_image(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                         struct sim_op_out *out, struct sim_op_error *err)
 {
     struct sim_png_image img;
     if (load_png(env, arg_str(in, nin, "image", ""), &img, err) != SIM_OPS_OK)
         return SIM_OPS_RAISED;
     struct sim_tensor *t = NULL, *m = NULL;
-    int rc = sim_image_from_pixels(img.pixels, img.width, img.height, img.channels,
-                                   env->max_numel, &t);
+    int rc =
+        sim_image_from_pixels(img.pixels, img.width, img.height, img.channels, env->max_numel, &t);
     bool alpha = img.channels == 2 || img.channels == 4;
     int64_t empty[3] = {1, 64, 64};
     if (rc == SIM_IMAGE_OK && alpha)
@@ -376,9 +391,9 @@ static int op_load_image_mask(const struct sim_op_env *env, const struct sim_op_
     struct sim_tensor *m;
     int rc = sim_tensor_new(3, (int64_t[3]){1, img.height, img.width}, env->max_numel, &m);
     for (size_t i = 0; rc == SIM_IMAGE_OK && i < (size_t)img.width * img.height; i++) {
-        float v = (c == 3 && !has_alpha) ? 1.0f
-                                         : (float)img.pixels[i * (size_t)img.channels +
-                                                             (size_t)src] / 255.0f;
+        float v = (c == 3 && !has_alpha)
+                      ? 1.0f
+                      : (float)img.pixels[i * (size_t)img.channels + (size_t)src] / 255.0f;
         m->data[i] = c == 3 ? 1.0f - v : v;
     }
     sim_png_image_free(&img);
@@ -439,9 +454,8 @@ static int write_png(const struct sim_op_env *env, enum sim_dir dir, const struc
 }
 
 /* SaveImage.save_images (PreviewImage: temp folder, random prefix suffix, level 1). */
-static int save_images(const struct sim_op_env *env, const struct sim_tensor *t,
-                       const char *prefix, bool preview, struct sim_op_out *out,
-                       struct sim_op_error *err)
+static int save_images(const struct sim_op_env *env, const struct sim_tensor *t, const char *prefix,
+                       bool preview, struct sim_op_out *out, struct sim_op_error *err)
 {
     enum sim_dir dir = preview ? SIM_DIR_TEMP : SIM_DIR_OUTPUT;
     char full[SIM_PATH_MAX], msg[SIM_OP_MSG_MAX], file[SIM_PATH_MAX], rel[SIM_PATH_MAX];
@@ -477,9 +491,9 @@ static int save_images(const struct sim_op_env *env, const struct sim_tensor *t,
         }
         rc = write_png(env, dir, t, b, preview ? 1 : 4, texts, (size_t)ntexts, rel, err);
         if (rc == SIM_OPS_OK)
-            json_array_append_new(images, json_pack("{s:s, s:s, s:s}", "filename", file,
-                                                    "subfolder", sp.subfolder, "type",
-                                                    sim_dir_name(dir)));
+            json_array_append_new(images,
+                                  json_pack("{s:s, s:s, s:s}", "filename", file, "subfolder",
+                                            sp.subfolder, "type", sim_dir_name(dir)));
     }
     for (int i = 0; i < 16; i++)
         free(owned[i]);
@@ -530,8 +544,8 @@ static int op_clip_encode(const struct sim_op_input *in, size_t nin, struct sim_
 {
     const struct sim_value *clip = arg_value(in, nin, "clip");
     out->result->v[0].type = SIM_V_COND;
-    out->result->v[0].id = mix_str(mix_u64(0xcbf29ce484222325ull, clip->id),
-                                   arg_str(in, nin, "text", ""));
+    out->result->v[0].id =
+        mix_str(mix_u64(0xcbf29ce484222325ull, clip->id), arg_str(in, nin, "text", ""));
     return SIM_OPS_OK;
 }
 
@@ -569,8 +583,8 @@ static int op_ksampler(const struct sim_op_input *in, size_t nin, struct sim_op_
     return SIM_OPS_OK;
 }
 
-static int op_vae_decode(const struct sim_op_env *env, const struct sim_op_input *in,
-                         size_t nin, struct sim_op_out *out, struct sim_op_error *err)
+static int op_vae_decode(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                         struct sim_op_out *out, struct sim_op_error *err)
 {
     const struct sim_value *lat = arg_value(in, nin, "samples"), *vae = arg_value(in, nin, "vae");
     struct sim_tensor *t;
@@ -635,6 +649,9 @@ int sim_ops_run(const struct sim_node_class *c, const struct sim_op_env *env,
         break;
     case SIM_NODE_IMAGE_SCALE:
         rc = op_scale(env, in, nin, out, err);
+        break;
+    case SIM_NODE_MASK_TO_IMAGE:
+        rc = op_mask_to_image(env, in, nin, out, err);
         break;
     case SIM_NODE_GET_IMAGE_SIZE:
         rc = op_get_image_size(env, in, nin, out, err);
@@ -703,8 +720,7 @@ static void repr_zeros(struct sim_buf *b, int ndim, const int64_t *shape)
 /* str() of an opaque Python object: its class and a stable, address-looking id. */
 static void object_text(struct sim_buf *b, const char *cls, uint64_t id)
 {
-    sim_buf_printf(b, "<%s object at 0x7f%09llx0>", cls,
-                   (unsigned long long)(id & 0xFFFFFFFFFull));
+    sim_buf_printf(b, "<%s object at 0x7f%09llx0>", cls, (unsigned long long)(id & 0xFFFFFFFFFull));
 }
 
 char *sim_ops_value_text(const struct sim_value *v)

@@ -44,12 +44,12 @@ enum sim_vtype {
 
 struct sim_value {
     enum sim_vtype type;
-    int64_t i;             /* INT */
-    double f;              /* FLOAT; UPSCALE_MODEL: scale factor */
-    char *s;               /* STRING (owned) */
-    struct sim_tensor *t;  /* IMAGE, MASK (one reference owned) */
-    uint64_t id;           /* identity of simulated model data (MODEL ... LATENT content) */
-    int64_t n, lw, lh;     /* LATENT: batch and size in latent pixels (image / 8) */
+    int64_t i;            /* INT */
+    double f;             /* FLOAT; UPSCALE_MODEL: scale factor */
+    char *s;              /* STRING (owned) */
+    struct sim_tensor *t; /* IMAGE, MASK (one reference owned) */
+    uint64_t id;          /* identity of simulated model data (MODEL ... LATENT content) */
+    int64_t n, lw, lh;    /* LATENT: batch and size in latent pixels (image / 8) */
 };
 
 /* A node's outputs and UI output, shared by the cache and downstream nodes. */
@@ -70,13 +70,13 @@ struct sim_op_input {
 
 struct sim_op_env {
     const struct sim_fs *fs;
-    uint64_t max_numel;        /* tensor element limit: beyond it a node fails like CUDA OOM */
-    size_t max_file_bytes;     /* largest input file LoadImage reads */
-    const json_t *prompt;      /* hidden PROMPT (with is_changed), written into PNGs */
+    uint64_t max_numel;    /* tensor element limit: beyond it a node fails like CUDA OOM */
+    size_t max_file_bytes; /* largest input file LoadImage reads */
+    const json_t *prompt;  /* hidden PROMPT (with is_changed), written into PNGs */
     const json_t *extra_pnginfo;
     const char *node_id;
-    const struct tm *now;      /* for %year% ... in filename_prefix */
-    uint64_t *rng;             /* PreviewImage's random file prefix */
+    const struct tm *now; /* for %year% ... in filename_prefix */
+    uint64_t *rng;        /* PreviewImage's random file prefix */
 };
 
 struct sim_op_out {
@@ -86,10 +86,10 @@ struct sim_op_out {
 };
 
 struct sim_op_error {
-    char type[64];                 /* exception_type, e.g. "Exception" */
-    char message[SIM_OP_MSG_MAX];  /* str(exception) */
-    const char *const *frames;     /* traceback frames below process_inputs, NULL-terminated */
-    bool oom;                      /* an OutOfMemoryError: ComfyUI appends its tips */
+    char type[64];                /* exception_type, e.g. "Exception" */
+    char message[SIM_OP_MSG_MAX]; /* str(exception) */
+    const char *const *frames;    /* traceback frames below process_inputs, NULL-terminated */
+    bool oom;                     /* an OutOfMemoryError: ComfyUI appends its tips */
 };
 
 enum sim_ops_rc {

@@ -185,9 +185,8 @@ static int put_texts(const struct sim_png_text *texts, size_t ntexts, struct sim
     return SIM_PNG_OK;
 }
 
-int sim_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
-                   int level, const struct sim_png_text *texts, size_t ntexts,
-                   struct sim_buf *out)
+int sim_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int level,
+                   const struct sim_png_text *texts, size_t ntexts, struct sim_buf *out)
 {
     if (width == 0 || height == 0 || width > 0x7fffffffu || height > 0x7fffffffu ||
         (channels != 3 && channels != 4) || level < 0 || level > 9)
@@ -279,9 +278,9 @@ static int parse_ihdr(struct png_dec *d, const struct png_chunk *c, uint64_t max
     if (d->width == 0 || d->height == 0 || d->ctype > 6 || samples_of[d->ctype] == 0 ||
         c->data[10] != 0 || c->data[11] != 0 || c->data[12] > 1)
         return SIM_PNG_EFORMAT;
-    int ok_depth = d->depth == 8 || d->depth == 16 ||
-                   ((d->ctype == 0 || d->ctype == 3) && (d->depth == 1 || d->depth == 2 ||
-                                                         d->depth == 4));
+    int ok_depth =
+        d->depth == 8 || d->depth == 16 ||
+        ((d->ctype == 0 || d->ctype == 3) && (d->depth == 1 || d->depth == 2 || d->depth == 4));
     if (!ok_depth || (d->ctype == 3 && d->depth == 16))
         return SIM_PNG_EFORMAT;
     if (c->data[12] == 1)
@@ -427,8 +426,7 @@ static int handle_chunk(struct png_dec *d, const struct png_chunk *c, bool *done
     return SIM_PNG_OK;
 }
 
-static int decode_chunks(const uint8_t *data, size_t len, uint64_t max_pixels,
-                         struct png_dec *d)
+static int decode_chunks(const uint8_t *data, size_t len, uint64_t max_pixels, struct png_dec *d)
 {
     size_t pos = sizeof(png_signature);
     struct png_chunk c;
@@ -448,8 +446,7 @@ static int decode_chunks(const uint8_t *data, size_t len, uint64_t max_pixels,
     return rc;
 }
 
-int sim_png_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
-                   struct sim_png_image *out)
+int sim_png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, struct sim_png_image *out)
 {
     memset(out, 0, sizeof(*out));
     if (len < sizeof(png_signature) || memcmp(data, png_signature, 8) != 0)
@@ -484,8 +481,7 @@ void sim_png_image_free(struct sim_png_image *img)
     memset(img, 0, sizeof(*img));
 }
 
-int sim_png_text_get(const uint8_t *data, size_t len, const char *key, char **value,
-                     size_t max)
+int sim_png_text_get(const uint8_t *data, size_t len, const char *key, char **value, size_t max)
 {
     *value = NULL;
     if (len < sizeof(png_signature) || memcmp(data, png_signature, 8) != 0)
@@ -498,8 +494,8 @@ int sim_png_text_get(const uint8_t *data, size_t len, const char *key, char **va
             return rc;
         if (memcmp(c.type, "IEND", 4) == 0)
             return SIM_PNG_ETRUNCATED;
-        if (memcmp(c.type, "tEXt", 4) != 0 || c.len <= klen ||
-            memcmp(c.data, key, klen) != 0 || c.data[klen] != 0)
+        if (memcmp(c.type, "tEXt", 4) != 0 || c.len <= klen || memcmp(c.data, key, klen) != 0 ||
+            c.data[klen] != 0)
             continue;
         size_t vlen = c.len - klen - 1;
         if (vlen > max)

@@ -45,9 +45,8 @@ struct sim_png_text {
  * Appends a PNG of `height` rows of `width` pixels with `channels` 8-bit samples each (3 = RGB,
  * 4 = RGBA) to out. level is the zlib level (ComfyUI: 4 for SaveImage, 1 for previews).
  */
-int sim_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
-                   int level, const struct sim_png_text *texts, size_t ntexts,
-                   struct sim_buf *out);
+int sim_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, int channels, int level,
+                   const struct sim_png_text *texts, size_t ntexts, struct sim_buf *out);
 
 struct sim_png_image {
     uint32_t width;
@@ -60,11 +59,9 @@ struct sim_png_image {
 };
 
 /* Decodes data into out (free with sim_png_image_free); max_pixels bounds width*height. */
-int sim_png_decode(const uint8_t *data, size_t len, uint64_t max_pixels,
-                   struct sim_png_image *out);
+int sim_png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, struct sim_png_image *out);
 void sim_png_image_free(struct sim_png_image *img);
 /* Finds the first tEXt chunk named key; *value is malloc'd and NUL-terminated. */
-int sim_png_text_get(const uint8_t *data, size_t len, const char *key, char **value,
-                     size_t max);
+int sim_png_text_get(const uint8_t *data, size_t len, const char *key, char **value, size_t max);
 
 #endif

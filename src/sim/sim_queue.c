@@ -161,9 +161,9 @@ static void make_uuid4(struct sim_queue *q, char *out)
     }
     b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
     b[8] = (uint8_t)((b[8] & 0x3F) | 0x80);
-    sprintf(out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-            b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-            b[14], b[15]);
+    sprintf(out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+            b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+            b[15]);
 }
 
 /* Python truthiness of a JSON value. */
@@ -334,8 +334,7 @@ int sim_queue_post_prompt(struct sim_queue *q, const struct sim_nodes *nodes,
 /* item[:5]: the tuple as the API shows it, without the sensitive part. */
 static json_t *item_json(const struct sim_queue_item *it)
 {
-    return json_pack("[OsOOO]", it->number, it->prompt_id, it->prompt, it->extra_data,
-                     it->outputs);
+    return json_pack("[OsOOO]", it->number, it->prompt_id, it->prompt, it->extra_data, it->outputs);
 }
 
 json_t *sim_queue_get_queue(const struct sim_queue *q)

@@ -331,8 +331,8 @@ static int check_combo(const char *x, const json_t *spec, const json_t *val, jso
             snprintf(list, sizeof(list), "[]");
         config = input_config(spec);
     }
-    snprintf(details, sizeof(details), "%s: '%s' not in %s", x,
-             py_text(val, false, vs, sizeof(vs)), list);
+    snprintf(details, sizeof(details), "%s: '%s' not in %s", x, py_text(val, false, vs, sizeof(vs)),
+             list);
     json_t *info = json_pack("{s:s, s:o, s:O}", "input_name", x, "input_config", config,
                              "received_value", val);
     append_error(errors, mk_error("value_not_in_list", "Value not in list", details, info));
@@ -359,9 +359,9 @@ static int check_widget(const struct sim_node_class *c, json_t *inputs, const ch
         snprintf(msg, sizeof(msg), "Failed to convert an input value to a %s value", t);
         snprintf(details, sizeof(details), "%s, %s, %s", x, py_text(val, false, vs, sizeof(vs)),
                  ex);
-        json_t *info = json_pack("{s:s, s:o, s:O, s:s}", "input_name", x, "input_config",
-                                 input_config(spec), "received_value", val, "exception_message",
-                                 ex);
+        json_t *info =
+            json_pack("{s:s, s:o, s:O, s:s}", "input_name", x, "input_config", input_config(spec),
+                      "received_value", val, "exception_message", ex);
         return append_error(errors, mk_error("invalid_input_type", msg, details, info));
     }
     if (json_object_set_new(inputs, x, conv) != 0)
@@ -379,7 +379,7 @@ static int validate_inputs(struct vctx *v, const char *id, bool *valid_out);
 /* The linked node's RETURN_TYPES[slot], raising like Python for bad ids and slots. */
 static const json_t *linked_type(struct vctx *v, const json_t *oid, const json_t *slot)
 {
-    char tmp[MSG_MAX], msg[MSG_MAX + 64];
+    char tmp[MSG_MAX - 64], msg[MSG_MAX];
     if (json_is_array(oid) || json_is_object(oid)) {
         snprintf(msg, sizeof(msg), "unhashable type: '%s'", py_type_name(oid));
         raise_exc(v, "TypeError", msg, frame_link_node);
@@ -415,11 +415,11 @@ static int inner_exception(struct vctx *v, const char *x, const json_t *spec, js
 {
     json_t *tb = take_traceback(v, frame_inner);
     json_t *info = json_pack("{s:s, s:o, s:s, s:s, s:o, s:O}", "input_name", x, "input_config",
-                             input_config(spec), "exception_message", v->exc_msg,
-                             "exception_type", v->exc_type, "traceback", tb, "linked_node", val);
-    json_t *reasons = json_pack("[o]", mk_error("exception_during_inner_validation",
-                                                "Exception when validating inner node",
-                                                v->exc_msg, info));
+                             input_config(spec), "exception_message", v->exc_msg, "exception_type",
+                             v->exc_type, "traceback", tb, "linked_node", val);
+    json_t *reasons =
+        json_pack("[o]", mk_error("exception_during_inner_validation",
+                                  "Exception when validating inner node", v->exc_msg, info));
     if (reasons == NULL)
         return SIM_VALIDATE_ENOMEM;
     return json_object_set_new(v->validated, oid, json_pack("[bo]", 0, reasons)) == 0
@@ -449,11 +449,10 @@ static int check_link(struct vctx *v, const char *x, const json_t *spec, json_t 
                  py_text(received, false, rs, sizeof(rs)),
                  py_text(json_array_get(spec, 0), false, ws, sizeof(ws)));
         json_t *info = json_pack("{s:s, s:o, s:O, s:O}", "input_name", x, "input_config",
-                                 input_config(spec), "received_type", received, "linked_node",
-                                 val);
-        return append_error(errors, mk_error("return_type_mismatch",
-                                             "Return type mismatch between linked nodes",
-                                             details, info));
+                                 input_config(spec), "received_type", received, "linked_node", val);
+        return append_error(errors,
+                            mk_error("return_type_mismatch",
+                                     "Return type mismatch between linked nodes", details, info));
     }
     bool linked_valid = true;
     v->depth++;
@@ -479,8 +478,7 @@ static int check_file_input(struct vctx *v, const struct sim_node_class *c, json
     enum sim_dir dir;
     if (image == NULL) {
         snprintf(msg, sizeof(msg),
-                 "%s.VALIDATE_INPUTS() missing 1 required positional argument: 'image'",
-                 c->name);
+                 "%s.VALIDATE_INPUTS() missing 1 required positional argument: 'image'", c->name);
         return raise_exc(v, "TypeError", msg, frame_custom);
     }
     if (!json_is_string(image)) {
@@ -495,9 +493,9 @@ static int check_file_input(struct vctx *v, const struct sim_node_class *c, json
     if (exists)
         return SIM_VALIDATE_OK;
     snprintf(msg, sizeof(msg), "image - Invalid image file: %s", name);
-    return append_error(errors, mk_error("custom_validation_failed",
-                                         "Custom validation failed for node", msg,
-                                         json_pack("{s:s}", "input_name", "image")));
+    return append_error(errors,
+                        mk_error("custom_validation_failed", "Custom validation failed for node",
+                                 msg, json_pack("{s:s}", "input_name", "image")));
 }
 
 static int check_inputs(struct vctx *v, const struct sim_node_class *c, json_t *inputs,
@@ -513,9 +511,9 @@ static int check_inputs(struct vctx *v, const struct sim_node_class *c, json_t *
             json_t *val = json_object_get(inputs, x);
             int rc = SIM_VALIDATE_OK;
             if (val == NULL && k == 0)
-                rc = append_error(errors, mk_error("required_input_missing",
-                                                   "Required input is missing", x,
-                                                   json_pack("{s:s}", "input_name", x)));
+                rc = append_error(errors,
+                                  mk_error("required_input_missing", "Required input is missing", x,
+                                           json_pack("{s:s}", "input_name", x)));
             else if (json_is_array(val))
                 rc = check_link(v, x, spec, val, errors, valid);
             else if (val != NULL)
@@ -690,16 +688,15 @@ static int validate_graph(struct vctx *v, const json_t *targets, struct sim_vali
     json_t *outputs = json_array();
     struct sim_buf details;
     sim_buf_init(&details, 1u << 20);
-    int rc = outputs != NULL ? find_outputs(v, targets, outputs, &res->error)
-                             : SIM_VALIDATE_ENOMEM;
+    int rc = outputs != NULL ? find_outputs(v, targets, outputs, &res->error) : SIM_VALIDATE_ENOMEM;
     if (rc == SIM_VALIDATE_OK && res->error == NULL && json_array_size(outputs) == 0)
         res->error = mk_error("prompt_no_outputs", "Prompt has no outputs", "", NULL);
     if (rc == SIM_VALIDATE_OK && res->error == NULL)
         rc = validate_outputs(v, outputs, res, &details);
     if (rc == SIM_VALIDATE_OK && res->error == NULL && json_array_size(res->outputs) == 0)
-        res->error = mk_error("prompt_outputs_failed_validation",
-                              "Prompt outputs failed validation",
-                              details.len > 0 ? (const char *)details.data : "", NULL);
+        res->error =
+            mk_error("prompt_outputs_failed_validation", "Prompt outputs failed validation",
+                     details.len > 0 ? (const char *)details.data : "", NULL);
     res->ok = rc == SIM_VALIDATE_OK && res->error == NULL;
     sim_buf_free(&details);
     json_decref(outputs);

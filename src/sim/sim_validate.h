@@ -22,14 +22,14 @@
 #include "sim/sim_fs.h"
 #include "sim/sim_nodes.h"
 
-#define SIM_PROMPT_NODES_MAX 4096 /* nodes in one prompt; more is refused (500) */
+#define SIM_PROMPT_NODES_MAX 4096  /* nodes in one prompt; more is refused (500) */
 #define SIM_VALIDATE_DEPTH_MAX 200 /* link chain depth; deeper is Python's RecursionError */
 
 enum sim_validate_err {
     SIM_VALIDATE_OK = 0,
-    SIM_VALIDATE_ENOMEM = -1,   /* allocation failed */
-    SIM_VALIDATE_EPYTHON = -2,  /* the real server raises outside its handlers: answer 500 */
-    SIM_VALIDATE_ETOOBIG = -3,  /* more than SIM_PROMPT_NODES_MAX nodes */
+    SIM_VALIDATE_ENOMEM = -1,  /* allocation failed */
+    SIM_VALIDATE_EPYTHON = -2, /* the real server raises outside its handlers: answer 500 */
+    SIM_VALIDATE_ETOOBIG = -3, /* more than SIM_PROMPT_NODES_MAX nodes */
 };
 
 struct sim_validate_result {
