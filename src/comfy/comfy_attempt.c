@@ -613,6 +613,13 @@ void comfy_attempt_on_event(struct comfy_attempt *a, const struct comfy_event *e
     }
 }
 
+void comfy_attempt_on_preview(struct comfy_attempt *a, const char *mime, const unsigned char *p,
+                              size_t n)
+{
+    if (!a->done_reported && a->ops->on_preview)
+        a->ops->on_preview(a, mime, p, n);
+}
+
 void comfy_attempt_ws_down(struct comfy_attempt *a)
 {
     if (a->state >= CA_QUEUED && a->state <= CA_RUNNING)

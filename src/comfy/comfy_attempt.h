@@ -66,6 +66,9 @@ struct comfy_attempt_ops {
     void (*on_state)(struct comfy_attempt *a);    /* state or progress changed */
     void (*on_output)(struct comfy_attempt *a, const struct comfy_output *o); /* one stored */
     void (*on_done)(struct comfy_attempt *a);     /* final: a->err and friends are set */
+    /* optional: a sampler preview image (p valid during the call) */
+    void (*on_preview)(struct comfy_attempt *a, const char *mime, const unsigned char *p,
+                       size_t n);
 };
 
 struct comfy_attempt {
@@ -145,6 +148,8 @@ const char *comfy_attempt_state_name(enum comfy_attempt_state s);
 /* Called by comfy_backend. */
 void comfy_attempt_on_event(struct comfy_attempt *a, const struct comfy_event *ev);
 void comfy_attempt_ws_down(struct comfy_attempt *a);
+void comfy_attempt_on_preview(struct comfy_attempt *a, const char *mime, const unsigned char *p,
+                              size_t n);
 void comfy_attempt_ws_up(struct comfy_attempt *a);
 
 #endif

@@ -229,6 +229,10 @@ static void ws_on_text(void *ctx, const char *p, size_t n)
         return;
     if (ev.type == CEV_STATUS && ev.queue_remaining >= 0)
         b->queue_remaining = ev.queue_remaining;
+    if (ev.type == CEV_EXECUTION_START)
+        snprintf(b->running_prompt, sizeof(b->running_prompt), "%.63s", ev.prompt_id);
+    if (ev.type == CEV_EXECUTING && ev.node_null)
+        b->running_prompt[0] = '\0';
     if (ev.prompt_id[0]) {
         for (struct comfy_attempt *a = b->attempts, *nx; a; a = nx) {
             nx = a->next;
@@ -241,11 +245,25 @@ static void ws_on_text(void *ctx, const char *p, size_t n)
     comfy_event_free(&ev);
 }
 
+/* Sampler previews (types 1, 2 and 4) go to the attempt of the prompt running there. */
 static void ws_on_binary(void *ctx, const unsigned char *p, size_t n)
 {
-    (void)ctx; /* previews: not forwarded yet */
-    (void)p;
-    (void)n;
+    struct comfy_backend *b = ctx;
+    struct comfy_ws_binary bin;
+    if (!b->running_prompt[0] || comfy_ws_binary_parse(p, n, &bin) < 0)
+        return;
+    if (bin.type != COMFY_WS_BIN_PREVIEW_IMAGE && bin.type != COMFY_WS_BIN_UNENCODED_PREVIEW_IMAGE &&
+        bin.type != COMFY_WS_BIN_PREVIEW_WITH_METADATA)
+        return;
+    const char *mime = bin.image_format == COMFY_WS_IMAGE_PNG ? "image/png" : "image/jpeg";
+    if (bin.type == COMFY_WS_BIN_PREVIEW_WITH_METADATA)
+        mime = bin.len > 3 && bin.data[0] == 0x89 ? "image/png" : "image/jpeg";
+    for (struct comfy_attempt *a = b->attempts; a; a = a->next) {
+        if (!strcmp(a->prompt_id, b->running_prompt)) {
+            comfy_attempt_on_preview(a, mime, bin.data, bin.len);
+            break;
+        }
+    }
 }
 
 static void ws_schedule(struct comfy_backend *b)

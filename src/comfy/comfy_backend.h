@@ -103,6 +103,7 @@ struct comfy_backend {
     char last_ckpt[256]; /* model affinity */
     char last_error[256];
     struct comfy_attempt *attempts; /* list of our attempts on it */
+    char running_prompt[64];        /* binary previews carry no prompt id: they are its */
     /* /free calls after OOM */
     struct comfy_call free_call;
     bool freeing;

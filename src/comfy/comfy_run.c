@@ -93,10 +93,19 @@ static void att_done(struct comfy_attempt *a)
     retry_later(r);
 }
 
+static void att_preview(struct comfy_attempt *a, const char *mime, const unsigned char *p,
+                        size_t n)
+{
+    struct comfy_run *r = a->ctx;
+    if (r->ops->on_preview)
+        r->ops->on_preview(r, mime, p, n);
+}
+
 static const struct comfy_attempt_ops att_ops = {
     .on_state = att_state,
     .on_output = att_output,
     .on_done = att_done,
+    .on_preview = att_preview,
 };
 
 static void start_on(struct comfy_run *r, struct comfy_backend *b)

@@ -44,6 +44,7 @@ struct comfy_run_ops {
     void (*on_state)(struct comfy_run *r);  /* progress of the current attempt */
     void (*on_output)(struct comfy_run *r, const struct comfy_output *o);
     void (*on_done)(struct comfy_run *r);
+    void (*on_preview)(struct comfy_run *r, const char *mime, const unsigned char *p, size_t n);
 };
 
 struct comfy_run {

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/b64.h"
 #include "core/log.h"
 #include "http/http_file.h"
 #include "http/http_internal.h"
@@ -32,29 +33,6 @@ struct b64_stream {
     unsigned char in[B64_IN];
     char out[B64_IN / 3 * 4 + 8];
 };
-
-static const char b64chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static size_t encode(const unsigned char *in, size_t n, char *out)
-{
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64chars[v >> 18];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = b64chars[(v >> 6) & 63];
-        out[o++] = b64chars[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-        out[o++] = b64chars[v >> 18];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    return o;
-}
 
 static void finish(struct b64_stream *b, bool ok)
 {
@@ -81,7 +59,7 @@ static void read_cb(struct ring_op *op, int res, uint32_t flags)
     if (res == 0)
         return finish(b, true);
     /* full reads are multiples of 3; a short read only happens at the end of the file */
-    size_t n = encode(b->in, (size_t)res, b->out);
+    size_t n = b64_encode(b->in, (size_t)res, b->out);
     b->off += (uint64_t)res;
     if (http_stream_write(b->ex, b->out, n) < 0)
         return finish(b, false);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "comfy/comfy_graph.h"
+#include "core/b64.h"
 #include "http/http_file.h"
 #include "jobs/job_store.h"
 #include "jobs/keymap.h"
@@ -493,10 +494,31 @@ static void run_done(struct comfy_run *r)
     dispatch(e);
 }
 
+/* Sampler previews to listeners, at most PREVIEW_EVERY_MS apart (they can come per step). */
+#define PREVIEW_EVERY_MS 500
+#define PREVIEW_MAX_BYTES (512 * 1024)
+
+static void run_preview(struct comfy_run *r, const char *mime, const unsigned char *p, size_t n)
+{
+    struct job *j = run_job(r);
+    int64_t now = job_now_ms();
+    if (!j->subs || n > PREVIEW_MAX_BYTES || now - j->last_preview_ms < PREVIEW_EVERY_MS)
+        return;
+    j->last_preview_ms = now;
+    char *b64 = malloc(b64_len(n) + 1);
+    if (!b64)
+        return;
+    b64[b64_encode(p, n, b64)] = '\0';
+    emit(j->engine, j, "preview", json_pack("{s:s, s:s, s:s}", "mime", mime, "node",
+                                            j->current_node, "data", b64));
+    free(b64);
+}
+
 static const struct comfy_run_ops run_ops = {
     .on_state = run_state,
     .on_output = run_output,
     .on_done = run_done,
+    .on_preview = run_preview,
 };
 
 /* Creates <storage>/outputs/<id>/ (a metadata operation on local disk, done inline). */

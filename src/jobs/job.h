@@ -75,6 +75,7 @@ struct job {
     struct engine_sub *subs; /* SSE listeners */
     char last_event_status[16];
     bool done_emitting;
+    int64_t last_preview_ms;
     char cache_key[65];  /* SHA-256 of workflow, version hash, canonical inputs */
     char cache_of[37];   /* a cache hit: the job whose outputs it shares */
     char idem_key[300];  /* owner \x1f key, when the submit carried one */
