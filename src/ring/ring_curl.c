@@ -10,6 +10,7 @@
  * one with a fresh struct; a struct is freed when its poll's final completion arrives. */
 struct rc_sock {
     struct ring_op op;
+    struct rc_sock *next, *prev; /* every live one, so fini can free what is still pending */
     struct ring_curl *rc;
     curl_socket_t fd;
     int what;     /* CURL_POLL_* */
@@ -46,13 +47,24 @@ static void act(struct ring_curl *rc, curl_socket_t fd, int ev)
 
 static void poll_arm(struct rc_sock *s);
 
+static void sock_free(struct rc_sock *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->rc->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    free(s);
+}
+
 static void poll_cb(struct ring_op *op, int res, uint32_t flags)
 {
     struct rc_sock *s = (struct rc_sock *)op;
     bool more = (flags & IORING_CQE_F_MORE) != 0;
     if (s->removed) {
         if (!more)
-            free(s);
+            sock_free(s);
         return;
     }
     if (res >= 0) {
@@ -71,7 +83,7 @@ static void poll_cb(struct ring_op *op, int res, uint32_t flags)
      * multishot poll, watch it again. */
     if (!more) {
         if (s->removed)
-            free(s);
+            sock_free(s);
         else
             poll_arm(s);
     }
@@ -116,6 +128,10 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     s->rc = rc;
     s->fd = fd;
     s->what = what;
+    s->next = rc->socks;
+    if (rc->socks)
+        rc->socks->prev = s;
+    rc->socks = s;
     curl_multi_assign(rc->multi, fd, s);
     poll_arm(s);
     return 0;
@@ -161,6 +177,9 @@ void ring_curl_fini(struct ring_curl *rc)
     if (rc->multi)
         curl_multi_cleanup(rc->multi);
     rc->multi = NULL;
+    /* the reactor is stopping: polls still pending will never complete */
+    while (rc->socks)
+        sock_free(rc->socks);
 }
 
 int ring_curl_start(struct ring_curl *rc, struct ring_curl_xfer *x, ring_curl_done_cb done)

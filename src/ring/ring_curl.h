@@ -29,8 +29,11 @@ struct ring_curl_xfer {
     bool active;
 };
 
+struct rc_sock;
+
 struct ring_curl {
     struct ring *ring;
+    struct rc_sock *socks;
     CURLM *multi;
     struct ring_timer timer;
     int running;
