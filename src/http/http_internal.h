@@ -15,6 +15,8 @@
 #define HTTP_OUT_CHUNK 16384
 #define HTTP_IOV_MAX 16
 #define HTTP_CHUNK_POOL_MAX 256
+#define HTTP_PIPE_POOL 64
+#define HTTP_PIPE_IDLE_MS 1000
 
 enum chunk_kind { CH_MEM, CH_EXT, CH_FILE };
 
@@ -79,7 +81,7 @@ struct http_conn {
     bool peer_eof;
     bool in_parse;
     bool raw;
-    struct ring_op recv_op, send_op, splice_op, notif_op;
+    struct ring_op recv_op, send_op, splice_op, splice_out_op;
     struct ring_timer timer;
     enum timer_kind tkind;
     struct http_parser parser;
@@ -92,7 +94,9 @@ struct http_conn {
     unsigned zc_pending; /* send_zc notifications outstanding */
     int pipe[2];
     size_t pipe_fill;
-    bool splice_to_sock;
+    size_t pipe_cap;  /* what the pipe really holds */
+    unsigned splices; /* splice halves in flight */
+    bool splice_err;
     struct http_exchange ex;
     const struct http_upgrade_ops *up_ops;
     void *up_ctx;
@@ -115,12 +119,22 @@ struct http_server {
     struct http_conn *flush_list;
     struct http_conn *free_list; /* dead, freed at the start of the next iteration */
     struct ring_hook hook;
+    struct {
+        int fd[2];
+        size_t cap;
+        uint64_t idle_since_ns;
+    } pipes[HTTP_PIPE_POOL]; /* idle splice pipes, oldest first */
+    size_t npipes;
+    struct ring_timer pipe_timer; /* closes pipes idle for HTTP_PIPE_IDLE_MS */
     struct out_chunk *chunk_pool;
     size_t chunk_pool_len;
     uint64_t req_counter;
     char id_prefix[20];
     char date[40];
     uint64_t date_sec;
+    char common[128]; /* "Server: ..\r\nDate: ..\r\n" for date_sec */
+    size_t common_len;
+    uint64_t common_sec;
 };
 
 /* Queued file responses per connection before it parses no further requests: each holds a
@@ -153,6 +167,8 @@ void out_flush_later(struct http_conn *c);
 void out_flush(struct http_conn *c);
 void out_free_all(struct http_conn *c);
 void out_pool_free(struct http_server *s);
+void pipe_put(struct http_conn *c);
+void pipe_reap_cb(struct ring_timer *t);
 static inline bool out_empty(const struct http_conn *c)
 {
     return c->out_head == NULL;

@@ -41,8 +41,11 @@ static void chunk_release(struct http_server *s, struct out_chunk *ch)
 {
     if (ch->kind == CH_EXT && ch->free_fn)
         ch->free_fn(ch->ext);
-    if (ch->kind == CH_FILE && ch->fd >= 0)
-        close(ch->fd);
+    if (ch->kind == CH_FILE && ch->fd >= 0) { /* off the reactor's syscall path */
+        struct io_uring_sqe *sqe = ring_sqe(s->ring);
+        io_uring_prep_close(sqe, ch->fd);
+        ring_sqe_set_op(sqe, NULL);
+    }
     if (ch->kind == CH_MEM && ch->cap == HTTP_OUT_CHUNK && s->chunk_pool_len < HTTP_CHUNK_POOL_MAX) {
         ch->next = s->chunk_pool;
         s->chunk_pool = ch;
@@ -54,6 +57,12 @@ static void chunk_release(struct http_server *s, struct out_chunk *ch)
 
 void out_pool_free(struct http_server *s)
 {
+    ring_timer_cancel(s->ring, &s->pipe_timer);
+    while (s->npipes) {
+        s->npipes--;
+        close(s->pipes[s->npipes].fd[0]);
+        close(s->pipes[s->npipes].fd[1]);
+    }
     while (s->chunk_pool) {
         struct out_chunk *n = s->chunk_pool->next;
         free(s->chunk_pool);
@@ -277,69 +286,154 @@ static void send_cb(struct ring_op *op, int res, uint32_t flags)
     out_flush(c);
 }
 
+/* Pipes come from a small per-reactor pool and go back once a file body is sent, so idle
+ * keep-alive connections hold none (the per-user pipe budget is finite). The real capacity is
+ * read back: F_SETPIPE_SZ above pipe-max-size fails, and the step must match the pipe. */
 static int pipe_get(struct http_conn *c)
 {
+    struct http_server *s = c->srv;
     if (c->pipe[0] >= 0)
         return 0;
+    if (s->npipes) {
+        s->npipes--;
+        c->pipe[0] = s->pipes[s->npipes].fd[0];
+        c->pipe[1] = s->pipes[s->npipes].fd[1];
+        c->pipe_cap = s->pipes[s->npipes].cap;
+        return 0;
+    }
     if (pipe2(c->pipe, O_CLOEXEC) < 0)
         return -errno;
-    if (c->srv->cfg->pipe_size)
-        fcntl(c->pipe[1], F_SETPIPE_SZ, (int)c->srv->cfg->pipe_size);
+    if (s->cfg->pipe_size)
+        fcntl(c->pipe[1], F_SETPIPE_SZ, (int)s->cfg->pipe_size);
+    int cap = fcntl(c->pipe[1], F_GETPIPE_SZ);
+    c->pipe_cap = cap > 0 ? (size_t)cap : 65536;
     return 0;
 }
 
-static void splice_cb(struct ring_op *op, int res, uint32_t flags)
+/* Pipes unused for HTTP_PIPE_IDLE_MS are closed: a quiet server holds no pipe buffers. */
+void pipe_reap_cb(struct ring_timer *t)
 {
-    struct http_conn *c = (struct http_conn *)((char *)op - offsetof(struct http_conn, splice_op));
+    struct http_server *s = (struct http_server *)((char *)t - offsetof(struct http_server,
+                                                                      pipe_timer));
+    uint64_t cutoff = s->ring->now_ns - (uint64_t)HTTP_PIPE_IDLE_MS * 1000000ull;
+    size_t old = 0;
+    while (old < s->npipes && s->pipes[old].idle_since_ns <= cutoff) {
+        close(s->pipes[old].fd[0]);
+        close(s->pipes[old].fd[1]);
+        old++;
+    }
+    memmove(s->pipes, s->pipes + old, (s->npipes - old) * sizeof(s->pipes[0]));
+    s->npipes -= old;
+    if (s->npipes)
+        ring_timer_arm(s->ring, &s->pipe_timer, HTTP_PIPE_IDLE_MS);
+}
+
+void pipe_put(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    if (c->pipe[0] < 0)
+        return;
+    if (c->pipe_fill == 0 && s->npipes < HTTP_PIPE_POOL && !c->dead) {
+        s->pipes[s->npipes].fd[0] = c->pipe[0];
+        s->pipes[s->npipes].fd[1] = c->pipe[1];
+        s->pipes[s->npipes].cap = c->pipe_cap;
+        s->pipes[s->npipes].idle_since_ns = s->ring->now_ns;
+        s->npipes++;
+        if (!ring_timer_armed(&s->pipe_timer))
+            ring_timer_arm(s->ring, &s->pipe_timer, HTTP_PIPE_IDLE_MS);
+    } else { /* bytes still inside: no one else may read them */
+        close(c->pipe[0]);
+        close(c->pipe[1]);
+    }
+    c->pipe[0] = c->pipe[1] = -1;
+    c->pipe_fill = 0;
+}
+
+static void splice_done(struct http_conn *c)
+{
+    if (--c->splices > 0) {
+        conn_op_done(c); /* the other half of a linked pair is still out */
+        return;
+    }
     c->sending = false;
-    if (c->dead) {
-        conn_op_done(c);
-        return;
-    }
     struct out_chunk *h = c->out_head;
-    if (res <= 0 || !h || h->kind != CH_FILE) {
-        /* res == 0 from the file side: it shrank under us; the response can't be completed */
+    if (!c->dead && c->splice_err) {
         conn_close(c);
-        conn_op_done(c);
-        return;
-    }
-    if (!c->splice_to_sock) {
-        c->pipe_fill += (size_t)res;
-        h->read += (size_t)res;
-    } else {
-        c->pipe_fill -= (size_t)res;
-        advance(c, (size_t)res);
+    } else if (!c->dead) {
+        if ((!h || h->kind != CH_FILE) && c->pipe_fill == 0)
+            pipe_put(c);
         conn_timer_set(c, T_SEND);
         /* a finished file may leave room for requests held back by out_backlogged() */
         if (c->pending.len > 0 || c->recv_paused)
             conn_input_resume(c);
     }
     conn_op_done(c);
-    out_flush(c);
+    if (!c->dead && !c->sending)
+        out_flush(c);
 }
 
+/* file → pipe. A short count breaks the link: the pipe → socket half then completes with
+ * -ECANCELED and the bytes that did arrive go out in a later, single splice. */
+static void splice_in_cb(struct ring_op *op, int res, uint32_t flags)
+{
+    struct http_conn *c = (struct http_conn *)((char *)op - offsetof(struct http_conn, splice_op));
+    struct out_chunk *h = c->out_head;
+    if (res <= 0 || !h || h->kind != CH_FILE)
+        c->splice_err = true; /* 0: the file shrank under us; the response can't complete */
+    else {
+        c->pipe_fill += (size_t)res;
+        h->read += (size_t)res;
+    }
+    splice_done(c);
+}
+
+static void splice_out_cb(struct ring_op *op, int res, uint32_t flags)
+{
+    struct http_conn *c = (struct http_conn *)((char *)op - offsetof(struct http_conn, splice_out_op));
+    if (res > 0) {
+        c->pipe_fill -= (size_t)res;
+        advance(c, (size_t)res);
+    } else if (res != -ECANCELED || c->pipe_fill == 0) {
+        c->splice_err = c->splice_err || res != -ECANCELED || !c->out_head;
+    }
+    splice_done(c);
+}
+
+/* One chunk of a file body: file → pipe and pipe → socket linked in one submission, so the
+ * io-wq worker that fills the pipe goes straight on to empty it (one reactor wake-up per chunk,
+ * not two). With bytes already in the pipe, only the second half is needed. */
 static void submit_splice(struct http_conn *c, struct out_chunk *h)
 {
-    struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
-    if (c->pipe_fill > 0) {
-        /* SPLICE_F_MORE only while more of the file is still to come: on the last piece it
-         * would cork the tail of the response (and the headers sent with MSG_MORE before it)
-         * until TCP's 200 ms autocork timer, delaying every small file. */
-        unsigned more = h->read < h->len ? SPLICE_F_MORE : 0;
-        c->splice_to_sock = true;
-        io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, (unsigned)c->pipe_fill,
-                             SPLICE_F_MOVE | more);
-    } else {
+    struct ring *r = c->srv->ring;
+    size_t out = c->pipe_fill;
+    c->sending = true;
+    c->splice_err = false;
+    c->splice_op.cb = splice_in_cb;
+    c->splice_out_op.cb = splice_out_cb;
+    if (io_uring_sq_space_left(&r->uring) < 2)
+        io_uring_submit(&r->uring); /* keep the linked pair in one submission */
+    if (out == 0) {
         size_t want = h->len - h->read;
-        size_t cap = c->srv->cfg->pipe_size ? c->srv->cfg->pipe_size : 65536;
-        if (want > cap)
-            want = cap;
-        c->splice_to_sock = false;
+        if (want > c->pipe_cap)
+            want = c->pipe_cap;
+        struct io_uring_sqe *sqe = ring_sqe(r);
         io_uring_prep_splice(sqe, h->fd, (int64_t)(h->off + (off_t)h->read), c->pipe[1], -1,
                              (unsigned)want, SPLICE_F_MOVE);
+        sqe->flags |= IOSQE_IO_LINK;
+        ring_sqe_set_op(sqe, &c->splice_op);
+        c->splices++;
+        c->inflight++;
+        out = want;
     }
-    ring_sqe_set_op(sqe, &c->splice_op);
-    c->sending = true;
+    /* SPLICE_F_MORE only while more of the file is still to come: on the last piece it would
+     * cork the tail of the response (and the headers sent with MSG_MORE before it) until TCP's
+     * 200 ms autocork timer, delaying every small file. */
+    bool last = h->read + (c->pipe_fill ? 0 : out) >= h->len;
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_splice(sqe, c->pipe[0], -1, c->fd, -1, (unsigned)out,
+                         SPLICE_F_MOVE | (last ? 0 : SPLICE_F_MORE));
+    ring_sqe_set_op(sqe, &c->splice_out_op);
+    c->splices++;
     c->inflight++;
 }
 
@@ -394,10 +488,8 @@ void out_flush(struct http_conn *c)
     }
     if (h->zc && h->sent == h->len)
         return; /* wait for its notification */
-    if (c->send_op.cb == NULL) {
+    if (c->send_op.cb == NULL)
         c->send_op.cb = send_cb;
-        c->splice_op.cb = splice_cb;
-    }
     if (h->kind == CH_FILE) {
         if (pipe_get(c) < 0) {
             conn_close(c);

@@ -42,10 +42,7 @@ static void conn_free(struct http_conn *c)
     buf_free(&c->pending);
     buf_free(&c->ex.headers);
     free(c->ex.file_path);
-    if (c->pipe[0] >= 0) {
-        close(c->pipe[0]);
-        close(c->pipe[1]);
-    }
+    pipe_put(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -504,6 +501,7 @@ int http_server_new(struct http_server **out, struct ring *r, struct logger *log
     s->lfd = listen_fd;
     s->accept_op.cb = accept_cb;
     s->hook.cb = hook_cb;
+    s->pipe_timer.cb = pipe_reap_cb;
     uint64_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = ring_clock_ns();

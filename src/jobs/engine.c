@@ -1132,7 +1132,10 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
     *out = e;
     if (!e->buckets || keymap_init(&e->idem, 1000000) < 0 || keymap_init(&e->cache, 1000000) < 0)
         return -ENOMEM;
-    if (cfg->workflows_dir[0] &&
+    /* No bundled templates where none were shipped is fine (workflows can be created through
+     * the API); a directory that exists but holds a broken template is not. */
+    struct stat wst;
+    if (cfg->workflows_dir[0] && stat(cfg->workflows_dir, &wst) == 0 &&
         workflow_set_load_dir(&e->wf, cfg->workflows_dir, err, errlen) < 0)
         return -EINVAL;
     if (st && workflow_store_load(st, &e->wf, err, errlen) < 0)

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +25,9 @@
 #include "http/http_server.h"
 #include "ring/ring.h"
 #include "sim/sim_server.h"
+
+#define MAX_PIXELS_MAX (1ull << 32)  /* --max-pixels: 65536 x 65536 */
+#define VIEW_DELAY_MAX_MS 3600000u /* --view-delay-ms: an hour */
 
 struct comfysim {
     struct sim_server_config cfg;
@@ -51,9 +55,19 @@ static void usage(FILE *f)
                "  --step-ms N         simulated time per sampler step / upscale tile (default 0)\n"
                "  --models SPEC       model files: checkpoints=a.safetensors,b.ckpt;loras=x\n"
                "  --nodes LIST        node classes to offer, comma-separated (default all)\n"
-               "  --fault KIND        oom | exception | hang, injected into every prompt\n"
+               "  --fault KIND        oom | exception | hang | crash | ws-drop, injected into every\n"
+               "                      prompt when its node starts: crash exits at once with\n"
+               "                      status 3; ws-drop cuts every WebSocket (no close frame)\n"
+               "                      and the prompt runs on\n"
                "  --fault-class NAME  node class the fault hits (default KSampler)\n"
-               "  --max-pixels N      largest image (pixels) a node may make (default 16777216)\n"
+               "  --fault-times N     the fault hits only the first N prompts reaching that node\n"
+               "                      (default 0: every prompt)\n"
+               "  --max-pixels N      largest image (pixels) a node may make, 1..4294967296\n"
+               "                      (default 16777216)\n"
+               "  --png-level N       zlib level 0..9 of SaveImage files (default 4, as ComfyUI)\n"
+               "  --view-delay-ms N   hold every /view answer back N ms, 0..3600000 (default 0)\n"
+               "  --refuse-after N    after N accepted prompts stop listening and close every\n"
+               "                      connection; the process keeps running (default 0: never)\n"
                "  --max-clients N     WebSocket clients (default 256)\n"
                "  --vram-mb N         report a CUDA device with this much VRAM (default: CPU)\n"
                "  --seed N            seed for prompt ids and preview names (default: random)\n"
@@ -68,6 +82,18 @@ static uint64_t parse_u64(const char *s, const char *flag)
     unsigned long long v = strtoull(s, &end, 10);
     if (errno != 0 || end == s || *end != 0 || s[0] == '-') {
         fprintf(stderr, "comfysim: %s wants a number, not '%s'\n", flag, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* A number within [min, max], or a message and exit 2. */
+static uint64_t parse_range(const char *s, const char *flag, uint64_t min, uint64_t max)
+{
+    uint64_t v = parse_u64(s, flag);
+    if (v < min || v > max) {
+        fprintf(stderr, "comfysim: %s wants %" PRIu64 "..%" PRIu64 ", not '%s'\n", flag, min, max,
+                s);
         exit(2);
     }
     return v;
@@ -113,7 +139,20 @@ static void apply_flag(struct comfysim *cs, int o, const char *value)
         c->fault_class = value;
         break;
     case 'x':
-        c->max_pixels = parse_u64(value, "--max-pixels");
+        /* bounded so that pixels * channels * sizeof(float) cannot overflow */
+        c->max_pixels = parse_range(value, "--max-pixels", 1, MAX_PIXELS_MAX);
+        break;
+    case 't':
+        c->fault_times = parse_u64(value, "--fault-times");
+        break;
+    case 'z':
+        c->png_level = SIM_PNG_LEVEL((int)parse_range(value, "--png-level", 0, 9));
+        break;
+    case 'd':
+        c->view_delay_ms = (uint32_t)parse_range(value, "--view-delay-ms", 0, VIEW_DELAY_MAX_MS);
+        break;
+    case 'R':
+        c->refuse_after = parse_u64(value, "--refuse-after");
         break;
     case 'k':
         c->max_clients = (size_t)parse_u64(value, "--max-clients");
@@ -129,7 +168,7 @@ static void apply_flag(struct comfysim *cs, int o, const char *value)
         break;
     case 'f':
         if (!sim_fault_parse(value, &c->fault)) {
-            fprintf(stderr, "comfysim: --fault is oom, exception, hang or none\n");
+            fprintf(stderr, "comfysim: --fault is oom, exception, hang, crash, ws-drop or none\n");
             exit(2);
         }
         break;
@@ -160,6 +199,10 @@ static void parse_flags(struct comfysim *cs, int argc, char **argv)
                                          {"nodes", 1, 0, 'n'},
                                          {"fault", 1, 0, 'f'},
                                          {"fault-class", 1, 0, 'c'},
+                                         {"fault-times", 1, 0, 't'},
+                                         {"png-level", 1, 0, 'z'},
+                                         {"view-delay-ms", 1, 0, 'd'},
+                                         {"refuse-after", 1, 0, 'R'},
                                          {"max-pixels", 1, 0, 'x'},
                                          {"max-clients", 1, 0, 'k'},
                                          {"vram-mb", 1, 0, 'v'},
@@ -259,7 +302,7 @@ static void *reactor_main(void *arg)
         atomic_store(&cs->state, -1);
         return NULL;
     }
-    sim_server_attach(cs->server, &cs->ring);
+    sim_server_attach(cs->server, &cs->ring, cs->http);
     cs->stop_msg.cb = stop_cb;
     atomic_store(&cs->state, 1);
     ring_run(&cs->ring, reactor_done);

@@ -90,6 +90,7 @@ struct run {
     int64_t tick;
     bool hang;
     enum sim_fault fault;
+    bool fault_from_cfg; /* not asked for in extra_data: fault_times applies */
     const char *fault_node;
     const char *fault_class;
     bool fault_used;
@@ -106,13 +107,15 @@ struct sim_exec {
     uint64_t rng;
     bool interrupt;
     bool active;
+    uint64_t faults_hit; /* prompts the configured fault has hit (for fault_times) */
     struct run run;
 };
 
 bool sim_fault_parse(const char *name, enum sim_fault *out)
 {
-    static const char *const names[] = {"none", "oom", "exception", "hang"};
-    for (int i = 0; i < 4; i++) {
+    /* in enum order */
+    static const char *const names[] = {"none", "oom", "exception", "hang", "crash", "ws-drop"};
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++) {
         if (strcmp(name, names[i]) == 0) {
             *out = (enum sim_fault)i;
             return true;
@@ -171,6 +174,11 @@ void sim_exec_reset_cache(struct sim_exec *e)
 size_t sim_exec_cache_size(const struct sim_exec *e)
 {
     return e->ncache;
+}
+
+uint64_t sim_exec_faults_hit(const struct sim_exec *e)
+{
+    return e->faults_hit;
 }
 
 static struct sim_node_result *cache_get(const struct sim_exec *e, uint64_t sig)
@@ -452,6 +460,8 @@ static bool fault_hits(struct sim_exec *e, int node)
     const struct sim_graph_node *gn = &r->g.v[node];
     if (r->fault == SIM_FAULT_NONE || r->fault_used)
         return false;
+    if (r->fault_from_cfg && e->cfg.fault_times > 0 && e->faults_hit >= e->cfg.fault_times)
+        return false;
     if (r->fault_node != NULL)
         return strcmp(r->fault_node, gn->id) == 0;
     if (r->fault_class != NULL)
@@ -459,25 +469,35 @@ static bool fault_hits(struct sim_exec *e, int node)
     return sim_node_is_output(gn->cls);
 }
 
-static void inject_fault(struct sim_exec *e)
+/* Returns true when the fault replaces the node's work, false when the node still runs. */
+static bool inject_fault(struct sim_exec *e)
 {
     struct run *r = &e->run;
     const struct sim_graph_node *gn = &r->g.v[r->cur];
     r->fault_used = true;
+    if (r->fault_from_cfg)
+        e->faults_hit++;
+    if (r->fault == SIM_FAULT_CRASH || r->fault == SIM_FAULT_WS_DROP) {
+        /* outside the prompt: only the caller can crash the process or cut its sockets */
+        if (e->cfg.fault_cb != NULL)
+            e->cfg.fault_cb(e->cfg.cb_ctx, r->fault);
+        return false;
+    }
     if (r->fault == SIM_FAULT_HANG) {
         r->hang = true;
-        return;
+        return true;
     }
     r->op_rc = SIM_OPS_RAISED;
     if (r->fault == SIM_FAULT_OOM) {
         sim_ops_oom(&r->err, 2.0);
-        return;
+        return true;
     }
     snprintf(r->err.type, sizeof(r->err.type), "RuntimeError");
     snprintf(r->err.message, sizeof(r->err.message), "comfysim: injected failure in %s (node %s)",
              gn->cls->name, gn->id);
     r->err.frames = frames_injected;
     r->err.oom = false;
+    return true;
 }
 
 /* Starts a node: progress_state running, executing, interrupt check, then the work. */
@@ -501,13 +521,12 @@ static int64_t begin_node(struct sim_exec *e, int node)
     memset(&r->op, 0, sizeof(r->op));
     struct sim_op_input in[INPUTS_MAX];
     size_t nin = node_inputs(r, node, in, INPUTS_MAX);
-    if (fault_hits(e, node)) {
-        inject_fault(e);
-    } else {
+    bool replaced = fault_hits(e, node) && inject_fault(e);
+    if (!replaced) {
         json_t *pnginfo = json_object_get(r->extra_data, "extra_pnginfo");
         struct sim_op_env env = {e->fs,       e->cfg.max_numel, e->cfg.max_file_bytes,
                                  r->g.prompt, pnginfo,          gn->id,
-                                 &r->now_tm,  &e->rng};
+                                 &r->now_tm,  &e->rng,          e->cfg.png_level};
         r->op_rc = sim_ops_run(gn->cls, &env, in, nin, &r->op, &r->err);
     }
     if (r->op_rc != SIM_OPS_OK)
@@ -662,8 +681,7 @@ static int read_extra_data(struct sim_exec *e, const json_t *extra_data)
     r->fault = e->cfg.fault;
     r->fault_class = e->cfg.fault_class != NULL ? e->cfg.fault_class : "KSampler";
     const char *fault = json_string_value(json_object_get(r->extra_data, "comfysim_fault"));
-    if (fault != NULL)
-        sim_fault_parse(fault, &r->fault);
+    r->fault_from_cfg = fault == NULL || !sim_fault_parse(fault, &r->fault);
     r->fault_node = json_string_value(json_object_get(r->extra_data, "comfysim_fault_node"));
     return r->extra_data != NULL ? 0 : -ENOMEM;
 }

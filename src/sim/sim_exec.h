@@ -20,9 +20,13 @@
  * An interrupt takes effect where ComfyUI checks for it: when the next node starts (after
  * its `executing`), at each sampler step, and in an injected hang.
  *
- * Faults (for gateway tests): a CUDA-style torch.OutOfMemoryError, a node exception, or a
- * hang that lasts until interrupted — from the config, or per prompt through extra_data
- * {"comfysim_fault": "oom" | "exception" | "hang" | "none", "comfysim_fault_node": "<id>"}.
+ * Faults (for gateway tests): a CUDA-style torch.OutOfMemoryError, a node exception, a
+ * hang that lasts until interrupted, or one of two faults outside the prompt that only the
+ * caller can carry out (a process crash, dropped WebSockets: fault_cb is told when the node
+ * starts, and the prompt then runs on) — from the config, or per prompt through extra_data
+ * {"comfysim_fault": "oom" | "exception" | "hang" | "crash" | "ws-drop" | "none",
+ *  "comfysim_fault_node": "<id>"}. The configured fault can be limited to the first N prompts
+ * that reach the fault node (fault_times), so a retry after it succeeds.
  */
 #ifndef SIM_EXEC_H
 #define SIM_EXEC_H
@@ -34,6 +38,7 @@
 
 #include "sim/sim_fs.h"
 #include "sim/sim_nodes.h"
+#include "sim/sim_png.h"
 
 #define SIM_EXEC_DONE (-1) /* the prompt has ended: collect the result, then finish */
 #define SIM_EXEC_IDLE (-2) /* no prompt is running */
@@ -43,13 +48,20 @@ enum sim_fault {
     SIM_FAULT_OOM,       /* execution_error torch.OutOfMemoryError ("Allocation on device") */
     SIM_FAULT_EXCEPTION, /* execution_error RuntimeError from the node */
     SIM_FAULT_HANG,      /* the node never finishes until interrupted */
+    SIM_FAULT_CRASH,     /* the process dies (fault_cb does it; a GPU driver crash) */
+    SIM_FAULT_WS_DROP,   /* every WebSocket is cut (fault_cb does it); the prompt runs on */
 };
+
 
 /* Called for each JSON message; sid is the target client id, NULL for every client.
  * data is borrowed: serialise it before returning. Must not call back into sim_exec. */
 typedef void (*sim_exec_emit_cb)(void *ctx, const char *type, const json_t *data, const char *sid);
 /* Called for each binary frame (4-byte event type included); sid as above. */
 typedef void (*sim_exec_binary_cb)(void *ctx, const uint8_t *data, size_t len, const char *sid);
+/* Called when a SIM_FAULT_CRASH or SIM_FAULT_WS_DROP fault hits, right after the node's
+ * `executing` message; if it returns, the node runs normally. Must not call back into
+ * sim_exec. */
+typedef void (*sim_exec_fault_cb)(void *ctx, enum sim_fault fault);
 
 struct sim_exec_config {
     int64_t exec_ms;         /* time each executed node takes */
@@ -64,8 +76,12 @@ struct sim_exec_config {
     enum sim_fault fault;    /* fault injected into every prompt (per-prompt extra_data wins) */
     const char *fault_class; /* class the fault hits; NULL means KSampler, else the first
                                 output node that executes */
+    uint64_t fault_times;    /* `fault` hits only the first N prompts reaching the fault node
+                                (0: all); per-prompt faults are not limited or counted */
+    int png_level;           /* SaveImage's zlib level as SIM_PNG_LEVEL(n) (0: ComfyUI's 4) */
     sim_exec_emit_cb emit_cb;
     sim_exec_binary_cb binary_cb;
+    sim_exec_fault_cb fault_cb; /* NULL: crash and ws-drop faults do nothing */
     void *cb_ctx;
 };
 
@@ -96,7 +112,9 @@ void sim_exec_finish(struct sim_exec *e);
 /* POST /free {"free_memory": true}: forget every cached output. */
 void sim_exec_reset_cache(struct sim_exec *e);
 size_t sim_exec_cache_size(const struct sim_exec *e);
-/* Parses "oom", "exception", "hang", "none". */
+/* Parses "oom", "exception", "hang", "crash", "ws-drop", "none". */
 bool sim_fault_parse(const char *name, enum sim_fault *out);
+/* How many prompts the configured fault has hit so far. */
+uint64_t sim_exec_faults_hit(const struct sim_exec *e);
 
 #endif

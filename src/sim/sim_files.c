@@ -4,6 +4,7 @@
 #include "sim/sim_files.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,9 +139,8 @@ static void view_channel(struct http_exchange *ex, struct sim_server *s,
         http_respond_owned(ex, 200, "image/png", body, plen, free);
 }
 
-void sim_files_view_cb(struct http_exchange *ex, void *arg)
+static void view_now(struct http_exchange *ex, struct sim_server *s)
 {
-    struct sim_server *s = arg;
     struct view_target t;
     struct stat st;
     char channel[16] = "rgba";
@@ -168,6 +168,88 @@ void sim_files_view_cb(struct http_exchange *ex, void *arg)
     snprintf(disp, sizeof(disp), "filename=\"%s\"", t.name);
     http_add_header(ex, "Content-Disposition", disp);
     http_respond_file(ex, fd, t.rel, NULL);
+}
+
+/* --- --view-delay-ms: answers held back on ring timers, never by sleeping -------------------- */
+
+int sim_files_waits_init(struct sim_view_waits *w, struct sim_server *s, size_t n)
+{
+    memset(w, 0, sizeof(*w));
+    w->slots = calloc(n, sizeof(*w->slots));
+    if (w->slots == NULL)
+        return -ENOMEM;
+    w->n = n;
+    for (size_t i = n; i-- > 0;) {
+        w->slots[i].server = s;
+        w->slots[i].next_free = w->free;
+        w->free = &w->slots[i];
+    }
+    return 0;
+}
+
+void sim_files_waits_fini(struct sim_view_waits *w, struct ring *r)
+{
+    for (size_t i = 0; r != NULL && i < w->n; i++) {
+        if (ring_timer_armed(&w->slots[i].timer))
+            ring_timer_cancel(r, &w->slots[i].timer);
+    }
+    free(w->slots);
+    memset(w, 0, sizeof(*w));
+}
+
+static void wait_release(struct sim_view_waits *w, struct sim_view_wait *v)
+{
+    v->ex = NULL;
+    v->next_free = w->free;
+    w->free = v;
+}
+
+static void view_wait_cb(struct ring_timer *t)
+{
+    struct sim_view_wait *v =
+        (struct sim_view_wait *)((char *)t - offsetof(struct sim_view_wait, timer));
+    struct sim_server *s = v->server;
+    struct http_exchange *ex = v->ex;
+    bool aborted = v->aborted;
+    wait_release(&s->view_waits, v);
+    http_on_abort(ex, NULL, NULL); /* the slot may be reused while the answer is under way */
+    if (aborted)
+        sim_routes_empty(ex, 503); /* nobody reads it: the exchange only has to end */
+    else
+        view_now(ex, s);
+}
+
+/* The connection died while we waited: end the exchange soon, from the timer (not from
+ * inside the HTTP layer's close). */
+static void view_abort_cb(struct http_exchange *ex, void *arg)
+{
+    struct sim_view_wait *v = arg;
+    (void)ex;
+    v->aborted = true;
+    ring_timer_arm(v->server->ring, &v->timer, 0); /* moves an armed timer: cannot fail */
+}
+
+void sim_files_view_cb(struct http_exchange *ex, void *arg)
+{
+    struct sim_server *s = arg;
+    if (s->cfg.view_delay_ms == 0) {
+        view_now(ex, s);
+        return;
+    }
+    struct sim_view_wait *v = s->view_waits.free;
+    if (v == NULL) {
+        sim_routes_empty(ex, 503); /* more waiting answers than connections: cannot happen */
+        return;
+    }
+    v->timer.cb = view_wait_cb;
+    if (ring_timer_arm(s->ring, &v->timer, s->cfg.view_delay_ms) != 0) {
+        sim_routes_empty(ex, 503); /* the reactor's timer cap */
+        return;
+    }
+    s->view_waits.free = v->next_free;
+    v->ex = ex;
+    v->aborted = false;
+    http_on_abort(ex, view_abort_cb, v);
 }
 
 /* --- uploads ---------------------------------------------------------------------------------- */

@@ -453,6 +453,14 @@ static int write_png(const struct sim_op_env *env, enum sim_dir dir, const struc
     return op_raise(err, "MemoryError", frames_save_write, "%s", "");
 }
 
+/* PreviewImage always uses 1; SaveImage 4 unless comfysim was told otherwise. */
+static int save_level(const struct sim_op_env *env, bool preview)
+{
+    if (preview)
+        return 1;
+    return env->png_level > 0 ? env->png_level - SIM_PNG_LEVEL(0) : SIM_PNG_SAVE_LEVEL;
+}
+
 /* SaveImage.save_images (PreviewImage: temp folder, random prefix suffix, level 1). */
 static int save_images(const struct sim_op_env *env, const struct sim_tensor *t, const char *prefix,
                        bool preview, struct sim_op_out *out, struct sim_op_error *err)
@@ -489,7 +497,7 @@ static int save_images(const struct sim_op_env *env, const struct sim_tensor *t,
             rc = op_raise(err, "OSError", frames_save_write, "[Errno 36] File name too long");
             break;
         }
-        rc = write_png(env, dir, t, b, preview ? 1 : 4, texts, (size_t)ntexts, rel, err);
+        rc = write_png(env, dir, t, b, save_level(env, preview), texts, (size_t)ntexts, rel, err);
         if (rc == SIM_OPS_OK)
             json_array_append_new(images,
                                   json_pack("{s:s, s:s, s:s}", "filename", file, "subfolder",

@@ -77,6 +77,7 @@ struct sim_op_env {
     const char *node_id;
     const struct tm *now; /* for %year% ... in filename_prefix */
     uint64_t *rng;        /* PreviewImage's random file prefix */
+    int png_level;        /* SaveImage's zlib level as SIM_PNG_LEVEL(n) (0: ComfyUI's 4) */
 };
 
 struct sim_op_out {

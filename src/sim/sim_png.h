@@ -41,6 +41,11 @@ struct sim_png_text {
     const char *value; /* written as-is (callers pass ASCII JSON) */
 };
 
+/* A configured zlib level n (0..9) stored so that 0 can mean "unset": SaveImage's level in
+ * sim_exec_config and sim_op_env is SIM_PNG_LEVEL(n), and 0 there means ComfyUI's 4. */
+#define SIM_PNG_LEVEL(n) ((n) + 1)
+#define SIM_PNG_SAVE_LEVEL 4 /* ComfyUI's SaveImage (compress_level=4) */
+
 /*
  * Appends a PNG of `height` rows of `width` pixels with `channels` 8-bit samples each (3 = RGB,
  * 4 = RGBA) to out. level is the zlib level (ComfyUI: 4 for SaveImage, 1 for previews).

@@ -129,6 +129,8 @@ static void post_prompt_cb(struct http_exchange *ex, void *arg)
         sim_routes_500(ex);
         return;
     }
+    if (status == 200)
+        sim_server_prompt_accepted(s); /* before answering: --refuse-after closes after it */
     sim_routes_json(ex, status, resp);
     if (status == 200)
         sim_server_kick(s);

@@ -4,17 +4,20 @@
 #include "sim/sim_server.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sim/sim_json.h"
 #include "sim/sim_routes.h"
 
 #define DEFAULT_MAX_CLIENTS 256
 #define MESSAGE_MAX (64u << 20) /* one WebSocket message (a huge execution_error) */
+#define SIM_CRASH_STATUS 3      /* exit status of an injected crash */
 
 int64_t sim_server_now_ms(void)
 {
@@ -177,6 +180,40 @@ void sim_server_close_clients(struct sim_server *s)
         drop_client(s, s->nclients - 1);
 }
 
+void sim_server_drop_clients(struct sim_server *s)
+{
+    while (s->nclients > 0)
+        sim_ws_abort(s->clients[--s->nclients].ws);
+}
+
+void sim_server_prompt_accepted(struct sim_server *s)
+{
+    s->accepted++;
+    if (s->cfg.refuse_after == 0 || s->accepted != s->cfg.refuse_after || s->http == NULL)
+        return;
+    fprintf(stderr, "comfysim: %" PRIu64 " prompts accepted, refusing connections\n", s->accepted);
+    sim_server_drop_clients(s);
+    /* Refused, not merely unanswered: http_server_shutdown ends the listen state (the port
+     * stays bound, so connect() gets ECONNREFUSED rather than someone else's server), closes
+     * idle connections and lets busy ones finish their answer with Connection: close. The
+     * reactor keeps running (no ring_stop), and so does the prompt worker. */
+    http_server_shutdown(s->http);
+}
+
+/* CRASH and WS_DROP: the faults the I/O-less executor leaves to us. */
+static void fault_cb(void *ctx, enum sim_fault fault)
+{
+    struct sim_server *s = ctx;
+    if (fault == SIM_FAULT_CRASH) {
+        static const char msg[] = "comfysim: injected crash\n";
+        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        (void)n;
+        _exit(SIM_CRASH_STATUS); /* like a GPU driver crash: no cleanup, no flushing */
+    }
+    if (fault == SIM_FAULT_WS_DROP)
+        sim_server_drop_clients(s);
+}
+
 /* --- the prompt worker ---------------------------------------------------------------------- */
 
 static void end_prompt(struct sim_server *s)
@@ -263,8 +300,11 @@ static int engine_new(struct sim_server *s)
         .seed = s->cfg.seed ^ 0xC0FFEE,
         .fault = s->cfg.fault,
         .fault_class = s->cfg.fault_class,
+        .fault_times = s->cfg.fault_times,
+        .png_level = s->cfg.png_level,
         .emit_cb = emit_cb,
         .binary_cb = binary_cb,
+        .fault_cb = fault_cb,
         .cb_ctx = s,
     };
     return sim_exec_create(&ec, s->nodes, &s->dirfs.fs, &s->exec);
@@ -291,6 +331,9 @@ int sim_server_new(struct sim_server **out, const struct sim_server_config *cfg)
     rc = sim_dirfs_open(&s->dirfs, cfg->root, s->err, sizeof(s->err));
     if (rc != 0)
         return rc;
+    if (cfg->view_delay_ms > 0 &&
+        sim_files_waits_init(&s->view_waits, s, SIM_VIEW_WAITS_MAX) != 0)
+        return -ENOMEM;
     rc = engine_new(s);
     if (rc != 0)
         snprintf(s->err, sizeof(s->err), "cannot create the engine: %s", strerror(-rc));
@@ -304,6 +347,7 @@ void sim_server_free(struct sim_server *s)
     if (s->ring != NULL && ring_timer_armed(&s->timer))
         ring_timer_cancel(s->ring, &s->timer);
     sim_server_close_clients(s);
+    sim_files_waits_fini(&s->view_waits, s->ring);
     sim_exec_destroy(s->exec);
     sim_queue_destroy(s->queue);
     sim_nodes_destroy(s->nodes);
@@ -312,9 +356,10 @@ void sim_server_free(struct sim_server *s)
     free(s);
 }
 
-void sim_server_attach(struct sim_server *s, struct ring *r)
+void sim_server_attach(struct sim_server *s, struct ring *r, struct http_server *http)
 {
     s->ring = r;
+    s->http = http;
 }
 
 int sim_server_routes(struct sim_server *s, struct http_router *router)

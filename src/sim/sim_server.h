@@ -21,6 +21,7 @@
 #include "ring/ring.h"
 #include "sim/sim_dirfs.h"
 #include "sim/sim_exec.h"
+#include "sim/sim_files.h"
 #include "sim/sim_nodes.h"
 #include "sim/sim_queue.h"
 #include "sim/sim_ws.h"
@@ -33,6 +34,10 @@ struct sim_server_config {
     int64_t exec_ms, step_ms;      /* simulated node and sampler-step durations */
     enum sim_fault fault;          /* injected into every prompt */
     const char *fault_class;
+    uint64_t fault_times;   /* `fault` hits only the first N prompts reaching its node (0: all) */
+    int png_level;          /* SaveImage's zlib level as SIM_PNG_LEVEL(n) (0: ComfyUI's 4) */
+    uint32_t view_delay_ms; /* every /view answer starts this much later (0: at once) */
+    uint64_t refuse_after;  /* after N accepted prompts: stop listening, cut every connection */
     uint64_t max_pixels; /* largest image a node may produce or load */
     size_t max_clients;  /* WebSocket sessions (0: 256) */
     size_t max_pending;  /* queued prompts (0: 1000) */
@@ -60,6 +65,9 @@ struct sim_server {
     struct sim_client *clients;
     size_t nclients;
     bool free_memory; /* POST /free asked for it: applied before the next prompt */
+    struct http_server *http; /* ours, for --refuse-after */
+    uint64_t accepted;        /* prompts queued so far */
+    struct sim_view_waits view_waits;
     uint64_t rng;
     char err[256];
 };
@@ -67,8 +75,8 @@ struct sim_server {
 /* Builds the engine over cfg->root (main thread, before the reactor starts). */
 int sim_server_new(struct sim_server **out, const struct sim_server_config *cfg);
 void sim_server_free(struct sim_server *s);
-/* Binds the server to its reactor (call on that reactor's thread). */
-void sim_server_attach(struct sim_server *s, struct ring *r);
+/* Binds the server to its reactor and the HTTP server serving it (on that reactor's thread). */
+void sim_server_attach(struct sim_server *s, struct ring *r, struct http_server *http);
 /* Registers every route, each also under /api, and /ws. */
 int sim_server_routes(struct sim_server *s, struct http_router *router);
 /* Starts the executor soon if it is idle and something is queued. */
@@ -81,6 +89,12 @@ void sim_server_ws_cb(struct http_exchange *ex, void *arg);
 json_t *sim_server_features(void);
 /* Closes every WebSocket (shutdown). */
 void sim_server_close_clients(struct sim_server *s);
+/* Cuts every WebSocket without a close frame (the ws-drop fault). */
+void sim_server_drop_clients(struct sim_server *s);
+/* POST /prompt queued one; call before answering. After cfg.refuse_after of them the server
+ * stops listening and closes every connection (that answer goes out with Connection: close),
+ * while the process keeps running: a backend that went away. */
+void sim_server_prompt_accepted(struct sim_server *s);
 /* Wall-clock milliseconds (time.time() * 1000). */
 int64_t sim_server_now_ms(void);
 

@@ -231,6 +231,13 @@ void sim_ws_close(struct sim_ws *ws)
     finish(ws);
 }
 
+void sim_ws_abort(struct sim_ws *ws)
+{
+    ws->told = true; /* the owner is dropping it: no on_close_cb */
+    drop(ws);        /* http_conn_close flushes what is queued, then closes */
+    finish(ws);
+}
+
 void sim_ws_set_user(struct sim_ws *ws, void *user)
 {
     ws->user = user;

@@ -37,6 +37,10 @@ int sim_ws_send_binary(struct sim_ws *ws, const uint8_t *p, size_t n);
 /* Owner side end: sends a close frame if it still can and frees the session (without
  * on_close_cb). Safe from inside the session's own callbacks. */
 void sim_ws_close(struct sim_ws *ws);
+/* Owner side end without the close handshake: frames already queued still go out, then the
+ * TCP connection is closed and the session freed (without on_close_cb), so the client sees
+ * EOF but no close frame, as when a server dies. Safe from inside the session's callbacks. */
+void sim_ws_abort(struct sim_ws *ws);
 /* The caller's tag for this session (the sid, for comfysim). */
 void sim_ws_set_user(struct sim_ws *ws, void *user);
 void *sim_ws_user(const struct sim_ws *ws);
