@@ -121,7 +121,8 @@ enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
         if (!comfy_backend_available(b))
             continue;
         double c = route_cost(f, b, ckpt);
-        if (!best || c < best_cost) {
+        /* equal cost: the heavier weight wins, equal weights rotate (rr start) */
+        if (!best || c < best_cost || (c == best_cost && b->spec.weight > best->spec.weight)) {
             best = b;
             best_cost = c;
         }
