@@ -15,7 +15,7 @@ if [ -z "${COMFYUI_URL:-}${COMFYUI_URLS:-}" ] && [ -x build/src/sim/comfysim ]; 
   export COMFYUI_URL="http://127.0.0.1:$simport"
   echo "comfygate: no COMFYUI_URL set; started comfysim (pid $sim) at $COMFYUI_URL" >&2
 fi
-build/src/comfygate serve "$@" &
+build/comfygate serve "$@" &
 gw=$!
 trap 'kill -TERM $gw 2>/dev/null; wait $gw; kill ${sim:-} 2>/dev/null || true' EXIT INT TERM
 wait $gw

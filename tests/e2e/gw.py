@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-GATEWAY = os.environ.get("COMFYGATE_BIN", "build/src/comfygate")
+GATEWAY = os.environ.get("COMFYGATE_BIN", "build/comfygate")
 SIM = os.environ.get("COMFYSIM_BIN", "build/src/sim/comfysim")
 WORKFLOWS = os.environ.get("WORKFLOWS_DIR", "workflows")
 
