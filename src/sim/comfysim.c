@@ -26,8 +26,8 @@
 #include "ring/ring.h"
 #include "sim/sim_server.h"
 
-#define MAX_PIXELS_MAX (1ull << 32)  /* --max-pixels: 65536 x 65536 */
-#define VIEW_DELAY_MAX_MS 3600000u /* --view-delay-ms: an hour */
+#define MAX_PIXELS_MAX (1ull << 32) /* --max-pixels: 65536 x 65536 */
+#define VIEW_DELAY_MAX_MS 3600000u  /* --view-delay-ms: an hour */
 
 struct comfysim {
     struct sim_server_config cfg;
@@ -47,32 +47,33 @@ struct comfysim {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: comfysim [options]\n"
-               "  --port N            TCP port (default 8188; 0 picks one)\n"
-               "  --listen ADDR       address to bind (default 127.0.0.1)\n"
-               "  --root DIR          data folder with input/ output/ temp/ (default ./comfysim)\n"
-               "  --exec-ms N         simulated time per executed node (default 0)\n"
-               "  --step-ms N         simulated time per sampler step / upscale tile (default 0)\n"
-               "  --models SPEC       model files: checkpoints=a.safetensors,b.ckpt;loras=x\n"
-               "  --nodes LIST        node classes to offer, comma-separated (default all)\n"
-               "  --fault KIND        oom | exception | hang | crash | ws-drop, injected into every\n"
-               "                      prompt when its node starts: crash exits at once with\n"
-               "                      status 3; ws-drop cuts every WebSocket (no close frame)\n"
-               "                      and the prompt runs on\n"
-               "  --fault-class NAME  node class the fault hits (default KSampler)\n"
-               "  --fault-times N     the fault hits only the first N prompts reaching that node\n"
-               "                      (default 0: every prompt)\n"
-               "  --max-pixels N      largest image (pixels) a node may make, 1..4294967296\n"
-               "                      (default 16777216)\n"
-               "  --png-level N       zlib level 0..9 of SaveImage files (default 4, as ComfyUI)\n"
-               "  --view-delay-ms N   hold every /view answer back N ms, 0..3600000 (default 0)\n"
-               "  --refuse-after N    after N accepted prompts stop listening and close every\n"
-               "                      connection; the process keeps running (default 0: never)\n"
-               "  --max-clients N     WebSocket clients (default 256)\n"
-               "  --vram-mb N         report a CUDA device with this much VRAM (default: CPU)\n"
-               "  --seed N            seed for prompt ids and preview names (default: random)\n"
-               "  --port-file PATH    write the bound port there once listening\n"
-               "  --log-level LEVEL   debug | info | warn | error | off (default warn)\n");
+    fprintf(f,
+            "usage: comfysim [options]\n"
+            "  --port N            TCP port (default 8188; 0 picks one)\n"
+            "  --listen ADDR       address to bind (default 127.0.0.1)\n"
+            "  --root DIR          data folder with input/ output/ temp/ (default ./comfysim)\n"
+            "  --exec-ms N         simulated time per executed node (default 0)\n"
+            "  --step-ms N         simulated time per sampler step / upscale tile (default 0)\n"
+            "  --models SPEC       model files: checkpoints=a.safetensors,b.ckpt;loras=x\n"
+            "  --nodes LIST        node classes to offer, comma-separated (default all)\n"
+            "  --fault KIND        oom | exception | hang | crash | ws-drop, injected into every\n"
+            "                      prompt when its node starts: crash exits with status 3,\n"
+            "                      no cleanup; ws-drop cuts every WebSocket (no close frame)\n"
+            "                      and the prompt runs on\n"
+            "  --fault-class NAME  node class the fault hits (default KSampler)\n"
+            "  --fault-times N     the fault hits only the first N prompts reaching that node\n"
+            "                      (default 0: every prompt)\n"
+            "  --max-pixels N      largest image (pixels) a node may make, 1..4294967296\n"
+            "                      (default 16777216)\n"
+            "  --png-level N       zlib level 0..9 of SaveImage files (default 4, as ComfyUI)\n"
+            "  --view-delay-ms N   hold every /view answer back N ms, 0..3600000 (default 0)\n"
+            "  --refuse-after N    after N accepted prompts stop listening and close every\n"
+            "                      connection; the process keeps running (default 0: never)\n"
+            "  --max-clients N     WebSocket clients (default 256)\n"
+            "  --vram-mb N         report a CUDA device with this much VRAM (default: CPU)\n"
+            "  --seed N            seed for prompt ids and preview names (default: random)\n"
+            "  --port-file PATH    write the bound port there once listening\n"
+            "  --log-level LEVEL   debug | info | warn | error | off (default warn)\n");
 }
 
 static uint64_t parse_u64(const char *s, const char *flag)
@@ -190,27 +191,14 @@ static void apply_flag(struct comfysim *cs, int o, const char *value)
 
 static void parse_flags(struct comfysim *cs, int argc, char **argv)
 {
-    static const struct option opts[] = {{"port", 1, 0, 'p'},
-                                         {"listen", 1, 0, 'l'},
-                                         {"root", 1, 0, 'r'},
-                                         {"exec-ms", 1, 0, 'e'},
-                                         {"step-ms", 1, 0, 's'},
-                                         {"models", 1, 0, 'm'},
-                                         {"nodes", 1, 0, 'n'},
-                                         {"fault", 1, 0, 'f'},
-                                         {"fault-class", 1, 0, 'c'},
-                                         {"fault-times", 1, 0, 't'},
-                                         {"png-level", 1, 0, 'z'},
-                                         {"view-delay-ms", 1, 0, 'd'},
-                                         {"refuse-after", 1, 0, 'R'},
-                                         {"max-pixels", 1, 0, 'x'},
-                                         {"max-clients", 1, 0, 'k'},
-                                         {"vram-mb", 1, 0, 'v'},
-                                         {"seed", 1, 0, 'S'},
-                                         {"port-file", 1, 0, 'P'},
-                                         {"log-level", 1, 0, 'L'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"port", 1, 0, 'p'},         {"listen", 1, 0, 'l'},     {"root", 1, 0, 'r'},
+        {"exec-ms", 1, 0, 'e'},      {"step-ms", 1, 0, 's'},    {"models", 1, 0, 'm'},
+        {"nodes", 1, 0, 'n'},        {"fault", 1, 0, 'f'},      {"fault-class", 1, 0, 'c'},
+        {"fault-times", 1, 0, 't'},  {"png-level", 1, 0, 'z'},  {"view-delay-ms", 1, 0, 'd'},
+        {"refuse-after", 1, 0, 'R'}, {"max-pixels", 1, 0, 'x'}, {"max-clients", 1, 0, 'k'},
+        {"vram-mb", 1, 0, 'v'},      {"seed", 1, 0, 'S'},       {"port-file", 1, 0, 'P'},
+        {"log-level", 1, 0, 'L'},    {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
     struct sim_server_config *c = &cs->cfg;
     c->port = 8188;
     c->listen = "127.0.0.1";

@@ -481,9 +481,11 @@ static bool inject_fault(struct sim_exec *e)
         /* outside the prompt: only the caller can crash the process or cut its sockets */
         if (e->cfg.fault_cb != NULL)
             e->cfg.fault_cb(e->cfg.cb_ctx, r->fault);
-        return false;
+        if (r->fault == SIM_FAULT_WS_DROP)
+            return false;
     }
-    if (r->fault == SIM_FAULT_HANG) {
+    if (r->fault == SIM_FAULT_HANG || r->fault == SIM_FAULT_CRASH) {
+        /* a crashing node never completes, however long the caller takes to die */
         r->hang = true;
         return true;
     }

@@ -48,10 +48,10 @@ enum sim_fault {
     SIM_FAULT_OOM,       /* execution_error torch.OutOfMemoryError ("Allocation on device") */
     SIM_FAULT_EXCEPTION, /* execution_error RuntimeError from the node */
     SIM_FAULT_HANG,      /* the node never finishes until interrupted */
-    SIM_FAULT_CRASH,     /* the process dies (fault_cb does it; a GPU driver crash) */
+    SIM_FAULT_CRASH,     /* the process dies (fault_cb does it; a GPU driver crash); until
+                            then the node hangs, so it never completes */
     SIM_FAULT_WS_DROP,   /* every WebSocket is cut (fault_cb does it); the prompt runs on */
 };
-
 
 /* Called for each JSON message; sid is the target client id, NULL for every client.
  * data is borrowed: serialise it before returning. Must not call back into sim_exec. */
@@ -59,8 +59,8 @@ typedef void (*sim_exec_emit_cb)(void *ctx, const char *type, const json_t *data
 /* Called for each binary frame (4-byte event type included); sid as above. */
 typedef void (*sim_exec_binary_cb)(void *ctx, const uint8_t *data, size_t len, const char *sid);
 /* Called when a SIM_FAULT_CRASH or SIM_FAULT_WS_DROP fault hits, right after the node's
- * `executing` message; if it returns, the node runs normally. Must not call back into
- * sim_exec. */
+ * `executing` message. After it returns, a WS_DROP node runs normally and a CRASH node hangs
+ * (interruptible, like SIM_FAULT_HANG). Must not call back into sim_exec. */
 typedef void (*sim_exec_fault_cb)(void *ctx, enum sim_fault fault);
 
 struct sim_exec_config {

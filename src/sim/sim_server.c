@@ -200,15 +200,27 @@ void sim_server_prompt_accepted(struct sim_server *s)
     http_server_shutdown(s->http);
 }
 
+static void crash_cb(struct ring_timer *t)
+{
+    static const char msg[] = "comfysim: injected crash\n";
+    (void)t;
+    ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)n;
+    _exit(SIM_CRASH_STATUS); /* like a GPU driver crash: no cleanup, no flushing, no goodbye */
+}
+
 /* CRASH and WS_DROP: the faults the I/O-less executor leaves to us. */
 static void fault_cb(void *ctx, enum sim_fault fault)
 {
     struct sim_server *s = ctx;
     if (fault == SIM_FAULT_CRASH) {
-        static const char msg[] = "comfysim: injected crash\n";
-        ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-        (void)n;
-        _exit(SIM_CRASH_STATUS); /* like a GPU driver crash: no cleanup, no flushing */
+        /* Die on the reactor's next turn, not inside this one: the answer to POST /prompt
+         * may still be queued in this turn (the worker starts at once), and in ComfyUI it
+         * has long gone out before a node runs. Meanwhile the node hangs. 1 ms, because a
+         * 0 ms timer would fire within the current timer pass. */
+        if (ring_timer_arm(s->ring, &s->crash_timer, 1) != 0)
+            crash_cb(&s->crash_timer);
+        return;
     }
     if (fault == SIM_FAULT_WS_DROP)
         sim_server_drop_clients(s);
@@ -321,6 +333,7 @@ int sim_server_new(struct sim_server **out, const struct sim_server_config *cfg)
         s->cfg.max_clients = DEFAULT_MAX_CLIENTS;
     s->rng = cfg->seed;
     s->timer.cb = timer_cb;
+    s->crash_timer.cb = crash_cb;
     s->dirfs.dirs[0] = s->dirfs.dirs[1] = s->dirfs.dirs[2] = -1;
     s->clients = calloc(s->cfg.max_clients, sizeof(*s->clients));
     if (s->clients == NULL)
@@ -332,8 +345,10 @@ int sim_server_new(struct sim_server **out, const struct sim_server_config *cfg)
     if (rc != 0)
         return rc;
     if (cfg->view_delay_ms > 0 &&
-        sim_files_waits_init(&s->view_waits, s, SIM_VIEW_WAITS_MAX) != 0)
+        sim_files_waits_init(&s->view_waits, s, SIM_VIEW_WAITS_MAX) != 0) {
+        snprintf(s->err, sizeof(s->err), "out of memory for the /view delay timers");
         return -ENOMEM;
+    }
     rc = engine_new(s);
     if (rc != 0)
         snprintf(s->err, sizeof(s->err), "cannot create the engine: %s", strerror(-rc));
@@ -346,6 +361,8 @@ void sim_server_free(struct sim_server *s)
         return;
     if (s->ring != NULL && ring_timer_armed(&s->timer))
         ring_timer_cancel(s->ring, &s->timer);
+    if (s->ring != NULL && ring_timer_armed(&s->crash_timer))
+        ring_timer_cancel(s->ring, &s->crash_timer);
     sim_server_close_clients(s);
     sim_files_waits_fini(&s->view_waits, s->ring);
     sim_exec_destroy(s->exec);

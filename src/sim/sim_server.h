@@ -32,18 +32,18 @@ struct sim_server_config {
     const char *root;              /* data folder: input/, output/, temp/ */
     struct sim_nodes_config nodes; /* classes and model files */
     int64_t exec_ms, step_ms;      /* simulated node and sampler-step durations */
-    enum sim_fault fault;          /* injected into every prompt */
+    enum sim_fault fault;          /* injected into every prompt (see fault_times) */
     const char *fault_class;
     uint64_t fault_times;   /* `fault` hits only the first N prompts reaching its node (0: all) */
     int png_level;          /* SaveImage's zlib level as SIM_PNG_LEVEL(n) (0: ComfyUI's 4) */
     uint32_t view_delay_ms; /* every /view answer starts this much later (0: at once) */
     uint64_t refuse_after;  /* after N accepted prompts: stop listening, cut every connection */
-    uint64_t max_pixels; /* largest image a node may produce or load */
-    size_t max_clients;  /* WebSocket sessions (0: 256) */
-    size_t max_pending;  /* queued prompts (0: 1000) */
-    size_t max_history;  /* history entries (0: 10000) */
-    uint64_t seed;       /* prompt ids, preview names */
-    unsigned port;       /* reported in /system_stats argv */
+    uint64_t max_pixels;    /* largest image a node may produce or load */
+    size_t max_clients;     /* WebSocket sessions (0: 256) */
+    size_t max_pending;     /* queued prompts (0: 1000) */
+    size_t max_history;     /* history entries (0: 10000) */
+    uint64_t seed;          /* prompt ids, preview names */
+    unsigned port;          /* reported in /system_stats argv */
     const char *listen;
     uint64_t vram_mb; /* 0: report a CPU device, like the recording */
 };
@@ -61,10 +61,11 @@ struct sim_server {
     struct sim_dirfs dirfs;
     struct sim_queue *queue;
     struct sim_exec *exec;
-    struct ring_timer timer; /* next executor step */
+    struct ring_timer timer;       /* next executor step */
+    struct ring_timer crash_timer; /* the crash fault, a reactor turn after it hit */
     struct sim_client *clients;
     size_t nclients;
-    bool free_memory; /* POST /free asked for it: applied before the next prompt */
+    bool free_memory;         /* POST /free asked for it: applied before the next prompt */
     struct http_server *http; /* ours, for --refuse-after */
     uint64_t accepted;        /* prompts queued so far */
     struct sim_view_waits view_waits;

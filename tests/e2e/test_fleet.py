@@ -196,8 +196,9 @@ def test_refusing_after_accepting_fails_over():
 
 def test_node_error_not_retried():
     sim = gw.sim("--models", CK % "a.safetensors", "--fault", "exception")
-    g = fleet([sim, gw.sim("--models", CK % "a.safetensors", "--fault", "exception")])
-    with closing([g, sim]):
+    sim2 = gw.sim("--models", CK % "a.safetensors", "--fault", "exception")
+    g = fleet([sim, sim2])
+    with closing([g, sim, sim2]):
         gw.wait_backends(g.port, 2)
         j = gw.wait_job(g.port, submit(g, sdxl("a.safetensors")))
         assert j["status"] == "failed" and j["error"]["code"] == "COMFYUI_NODE_ERROR", j
@@ -306,7 +307,11 @@ def rss_kb(pid, key="VmHWM"):
 def test_large_output_streams():
     # 6000x4000 RGB stored without compression by the simulator: ~72 MB on the wire
     sim = gw.sim("--max-pixels", "40000000", "--png-level", "0")
-    g = fleet([sim], MAX_IMAGE_SIZE=8192, COMFYUI_TIMEOUT_MS=120000)
+    # under ASan, freed buffers sit in its quarantine (256 MB by default) and would count as
+    # RSS: keep it small for this one measurement
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    g = fleet([sim], MAX_IMAGE_SIZE=8192, COMFYUI_TIMEOUT_MS=120000,
+              ASAN_OPTIONS=(asan + ":" if asan else "") + "quarantine_size_mb=4")
     with closing([g, sim]):
         gw.wait_backends(g.port, 1)
         st, _, _, _ = gw.request(g.port, "POST", "/workflows", {

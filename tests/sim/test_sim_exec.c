@@ -30,7 +30,8 @@ struct harness {
     struct sim_queue *q;
     struct sim_exec *e;
     int64_t now;
-    int64_t elapsed; /* simulated ms spent in the last run */
+    int64_t elapsed;    /* simulated ms spent in the last run */
+    int fault_calls[8]; /* fault_cb calls per enum sim_fault */
 };
 
 static struct harness *harness_new(int64_t exec_ms, int64_t step_ms, enum sim_fault fault)
@@ -53,6 +54,30 @@ static struct harness *harness_new(int64_t exec_ms, int64_t step_ms, enum sim_fa
     assert_int_equal(sim_exec_create(&ecfg, h->nodes, &h->fs.fs, &h->e), 0);
     h->now = 1795424169074;
     return h;
+}
+
+/* fault_cb gets cb_ctx, which is &h->ws. */
+static void record_fault_cb(void *ctx, enum sim_fault fault)
+{
+    struct harness *h = (struct harness *)((char *)ctx - offsetof(struct harness, ws));
+    h->fault_calls[fault]++;
+}
+
+/* Recreates the executor with the fault settings of comfysim's newer flags. */
+static void harness_faults(struct harness *h, enum sim_fault fault, const char *fault_class,
+                           uint64_t times, int png_level)
+{
+    sim_exec_destroy(h->e);
+    struct sim_exec_config ecfg = {.seed = 7,
+                                   .fault = fault,
+                                   .fault_class = fault_class,
+                                   .fault_times = times,
+                                   .png_level = png_level,
+                                   .emit_cb = simt_ws_emit_cb,
+                                   .binary_cb = simt_ws_binary_cb,
+                                   .fault_cb = record_fault_cb,
+                                   .cb_ctx = &h->ws};
+    assert_int_equal(sim_exec_create(&ecfg, h->nodes, &h->fs.fs, &h->e), 0);
 }
 
 static void harness_free(struct harness *h)
@@ -589,6 +614,118 @@ static void test_config_fault_and_interrupt_per_step(void **state)
     harness_free(h);
 }
 
+static const char *status_of(struct harness *h, json_t *resp)
+{
+    json_t *hist =
+        sim_queue_history_one(h->q, json_string_value(json_object_get(resp, "prompt_id")));
+    json_t *entry = json_object_iter_value(json_object_iter(hist));
+    const char *s =
+        json_string_value(json_object_get(json_object_get(entry, "status"), "status_str"));
+    static char out[32];
+    snprintf(out, sizeof(out), "%s", s != NULL ? s : "");
+    json_decref(hist);
+    return out;
+}
+
+/* --fault-times: the configured fault hits the first N prompts that reach its node; faults
+ * asked for per prompt are neither limited nor counted. */
+static void test_fault_times(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new(0, 0, SIM_FAULT_NONE);
+    harness_faults(h, SIM_FAULT_OOM, NULL, 1, 0);
+    json_t *body = sd_prompt(1, "x", 3, false);
+    json_t *r = post(h, body, 200);
+    run_all(h);
+    json_t *m = error_of(h, r);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(m, 1), "exception_type")),
+                        "torch.OutOfMemoryError");
+    json_decref(m);
+    json_decref(r);
+    assert_int_equal(sim_exec_faults_hit(h->e), 1);
+    r = post(h, body, 200); /* the retry */
+    run_all(h);
+    assert_string_equal(status_of(h, r), "success");
+    json_decref(r);
+    json_object_set_new(
+        json_object_get(json_object_get(json_object_get(body, "prompt"), "3"), "inputs"), "seed",
+        json_integer(2));
+    r = post(h, body, 200); /* reaches KSampler again: still no fault */
+    run_all(h);
+    assert_string_equal(status_of(h, r), "success");
+    json_decref(r);
+    json_object_set_new(body, "extra_data", json_pack("{s:s}", "comfysim_fault", "exception"));
+    json_object_set_new(
+        json_object_get(json_object_get(json_object_get(body, "prompt"), "3"), "inputs"), "seed",
+        json_integer(3));
+    r = post(h, body, 200);
+    run_all(h);
+    assert_string_equal(status_of(h, r), "error");
+    assert_int_equal(sim_exec_faults_hit(h->e), 1);
+    json_decref(r);
+    json_decref(body);
+    harness_free(h);
+}
+
+/* crash and ws-drop are carried out by the caller: the executor tells it once, when the node
+ * starts; a crashing node then never completes, a ws-drop node runs on. */
+static void test_crash_and_ws_drop(void **state)
+{
+    (void)state;
+    struct harness *h = harness_new(0, 0, SIM_FAULT_NONE);
+    harness_faults(h, SIM_FAULT_CRASH, "VAEDecode", 0, 0);
+    json_t *body = sd_prompt(1, "x", 3, false);
+    json_t *r = post(h, body, 200);
+    assert_true(start_next(h));
+    for (int i = 0; i < 50; i++)
+        assert_true(sim_exec_step(h->e, h->now) >= 0);
+    assert_int_equal(h->fault_calls[SIM_FAULT_CRASH], 1);
+    json_t *frames = got_frames(h, "sd-client", NULL);
+    json_t *last = json_array_get(frames, json_array_size(frames) - 1);
+    assert_string_equal(json_string_value(json_object_get(last, "type")), "executing");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(last, "data"), "node")),
+                        "8");
+    json_decref(frames);
+    assert_null(simt_fs_get(&h->fs, SIM_DIR_OUTPUT, "sd/run_00001_.png"));
+    sim_exec_interrupt(h->e); /* only for the test: a real comfysim is gone by now */
+    assert_int_equal(sim_exec_step(h->e, h->now), SIM_EXEC_DONE);
+    end_run(h);
+    json_decref(r);
+    json_object_set_new(body, "extra_data", json_pack("{s:s}", "comfysim_fault", "ws-drop"));
+    r = post(h, body, 200);
+    run_all(h);
+    assert_int_equal(h->fault_calls[SIM_FAULT_WS_DROP], 1);
+    assert_int_equal(h->fault_calls[SIM_FAULT_CRASH], 1);
+    assert_string_equal(status_of(h, r), "success");
+    assert_non_null(simt_fs_get(&h->fs, SIM_DIR_OUTPUT, "sd/run_00001_.png"));
+    json_decref(r);
+    json_decref(body);
+    harness_free(h);
+}
+
+/* --png-level: SaveImage's zlib level (0 stores the rows), previews keep level 1. */
+static void test_png_level(void **state)
+{
+    (void)state;
+    size_t raw = 128 * 96 * 3;
+    struct harness *h = harness_new(0, 0, SIM_FAULT_NONE);
+    json_t *body = sd_prompt(1, "x", 3, false);
+    json_decref(post(h, body, 200));
+    run_all(h);
+    const struct simt_file *f = simt_fs_get(&h->fs, SIM_DIR_OUTPUT, "sd/run_00001_.png");
+    assert_non_null(f);
+    assert_true(f->len < raw);
+    harness_faults(h, SIM_FAULT_NONE, NULL, 0, SIM_PNG_LEVEL(0));
+    json_decref(post(h, body, 200)); /* a new executor: nothing cached, SaveImage runs */
+    run_all(h);
+    f = simt_fs_get(&h->fs, SIM_DIR_OUTPUT, "sd/run_00003_.png");
+    assert_non_null(f);
+    assert_true(f->len > raw);
+    check_png(f, 128, 96);
+    json_decref(body);
+    harness_free(h);
+}
+
 static void test_classic_cache_keeps_only_last_prompt(void **state)
 {
     (void)state;
@@ -669,6 +806,9 @@ int main(void)
         cmocka_unit_test(test_sd_workflow),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_config_fault_and_interrupt_per_step),
+        cmocka_unit_test(test_fault_times),
+        cmocka_unit_test(test_crash_and_ws_drop),
+        cmocka_unit_test(test_png_level),
         cmocka_unit_test(test_classic_cache_keeps_only_last_prompt),
         cmocka_unit_test(test_load_image_is_changed),
     };

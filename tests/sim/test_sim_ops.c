@@ -39,8 +39,8 @@ static int setup(void **state)
     f->rng = 5;
     f->prompt = json_pack("{s:{s:s}}", "1", "class_type", "EmptyImage");
     f->pnginfo = json_pack("{s:{s:[]}}", "workflow", "nodes");
-    f->env =
-        (struct sim_op_env){&f->fs.fs, 1u << 22, 1u << 20, f->prompt, NULL, "9", &f->now, &f->rng};
+    f->env = (struct sim_op_env){&f->fs.fs, 1u << 22, 1u << 20, f->prompt, NULL,
+                                 "9",       &f->now,  &f->rng,  0};
     *state = f;
     return 0;
 }
