@@ -51,9 +51,17 @@ static int listen_socket(const struct config *cfg, unsigned port, unsigned *boun
     return fd;
 }
 
+static void stop_timer_cb(struct ring_timer *t)
+{
+    (void)t; /* reactor_done() does the check */
+}
+
 static void stop_cb(struct ring *r, struct ring_msg *m)
 {
     struct reactor *re = r->user;
+    re->stop_ns = r->now_ns;
+    re->stop_timer.cb = stop_timer_cb; /* wakes the loop to notice the deadline */
+    ring_timer_arm(r, &re->stop_timer, (uint64_t)re->gw->cfg->shutdown_timeout_ms + 5001);
     http_server_shutdown(re->http);
     if (re->id == FLEET_REACTOR && re->gw->engine)
         engine_stop(re->gw->engine);
@@ -65,6 +73,11 @@ static void stop_cb(struct ring *r, struct ring_msg *m)
 static bool reactor_done(struct ring *r)
 {
     struct reactor *re = r->user;
+    /* A backend session that will not wind down must not keep the process alive: past the
+     * grace period plus a margin, stop anyway (unfinished jobs are re-queued on the next start). */
+    uint64_t grace_ns = ((uint64_t)re->gw->cfg->shutdown_timeout_ms + 5000) * 1000000ull;
+    if (re->stop_ns && r->now_ns - re->stop_ns > grace_ns)
+        return true;
     if (re->id == FLEET_REACTOR && re->gw->engine && !engine_idle(re->gw->engine))
         return false;
     if (re->id == FLEET_REACTOR && re->gw->fleet && !comfy_fleet_idle(re->gw->fleet))

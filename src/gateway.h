@@ -28,6 +28,8 @@ struct reactor {
     struct logger log;
     struct http_server *http;
     struct ring_msg stop_msg;
+    uint64_t stop_ns; /* when the stop message arrived */
+    struct ring_timer stop_timer;
     int start_rc;
 };
 
