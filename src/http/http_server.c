@@ -37,6 +37,9 @@ const char *http_date(struct http_server *s)
 static void conn_free(struct http_conn *c)
 {
     struct http_server *s = c->srv;
+    if (c->fd >= 0)
+        close(c->fd); /* only now: see conn_close */
+    c->fd = -1;
     out_free_all(c);
     http_parser_free(&c->parser);
     buf_free(&c->pending);
@@ -84,15 +87,14 @@ void conn_close(struct http_conn *c)
     }
     if (c->raw && c->up_ops && c->up_ops->on_close)
         c->up_ops->on_close(c->up_ctx);
-    /* Cancel everything still pending on the socket, then close it; HARDLINK so the close runs
-     * even when there was nothing to cancel. */
+    /* Cancel everything still pending on the socket and shut it down, but keep the descriptor
+     * until nothing refers to it any more (conn_free): a linked pipe → socket splice resolves
+     * its fd only when it is issued, and a closed-and-reused number would send this
+     * connection's bytes to a newer one. */
     struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
     io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
-    sqe->flags |= IOSQE_IO_HARDLINK;
     ring_sqe_set_op(sqe, NULL);
-    sqe = ring_sqe(c->srv->ring);
-    io_uring_prep_close(sqe, c->fd);
-    ring_sqe_set_op(sqe, NULL);
+    shutdown(c->fd, SHUT_RDWR);
     conn_maybe_free(c);
 }
 

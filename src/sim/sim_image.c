@@ -297,9 +297,9 @@ int sim_image_invert(const struct sim_tensor *img, uint64_t max_numel, struct si
     return SIM_IMAGE_OK;
 }
 
-void sim_image_to_rgb8(const struct sim_tensor *img, int64_t index, uint8_t *rgb)
+void sim_image_to_u8(const struct sim_tensor *img, int64_t index, uint8_t *px)
 {
-    size_t n = (size_t)(img->shape[1] * img->shape[2]) * 3;
+    size_t n = (size_t)(img->shape[1] * img->shape[2] * img->shape[3]);
     const float *src = img->data + (size_t)index * n;
     for (size_t i = 0; i < n; i++) {
         /* numpy: float32 multiply, clip, then astype(uint8) truncates. */
@@ -308,7 +308,7 @@ void sim_image_to_rgb8(const struct sim_tensor *img, int64_t index, uint8_t *rgb
             v = 0;
         if (v > 255)
             v = 255;
-        rgb[i] = (uint8_t)v;
+        px[i] = (uint8_t)v;
     }
 }
 
@@ -667,4 +667,66 @@ int sim_image_scale(const struct sim_tensor *img, enum sim_scale_method m, int64
     if (m == SIM_SCALE_LANCZOS)
         return lanczos(&v, w, h, max_numel, out);
     return resample(&v, m, w, h, max_numel, out);
+}
+
+/* --- mask <-> image channels ------------------------------------------------------------ */
+
+int sim_image_channel(const struct sim_tensor *img, int64_t channel, uint64_t max_numel,
+                      struct sim_tensor **out)
+{
+    *out = NULL;
+    if (img->ndim != 4 || channel < 0 || channel >= img->shape[3])
+        return SIM_IMAGE_EINVAL;
+    int64_t c = img->shape[3];
+    int rc = sim_tensor_new(3, img->shape, max_numel, out);
+    if (rc != SIM_IMAGE_OK)
+        return rc;
+    for (size_t i = 0; i < (*out)->numel; i++)
+        (*out)->data[i] = img->data[i * (size_t)c + (size_t)channel];
+    return SIM_IMAGE_OK;
+}
+
+/* resize_mask(): interpolate(mask.reshape(-1, 1, h, w), size, mode="bilinear"), which is
+ * ImageScale's bilinear resample on a one-channel image. */
+static int mask_resize(const struct sim_tensor *mask, int64_t h, int64_t w, uint64_t max_numel,
+                       struct sim_tensor **out)
+{
+    int64_t mh = mask->shape[mask->ndim - 2], mw = mask->shape[mask->ndim - 1];
+    int64_t n = (int64_t)mask->numel / (mh * mw);
+    /* A borrowed 4-D view of the mask's data; sim_image_scale only reads it. */
+    struct sim_tensor view = {1, 4, {n, mh, mw, 1}, mask->numel, mask->data};
+    /* w, h > 0 (checked by the caller), so the result is always a new tensor, never view. */
+    return sim_image_scale(&view, SIM_SCALE_BILINEAR, w, h, false, max_numel, out);
+}
+
+int sim_image_join_alpha(const struct sim_tensor *img, const struct sim_tensor *mask,
+                         uint64_t max_numel, struct sim_tensor **out)
+{
+    *out = NULL;
+    if (img->ndim != 4 || img->shape[3] < 3 || img->shape[1] <= 0 || img->shape[2] <= 0 ||
+        mask->ndim < 2 || mask->ndim > 3 || mask->numel == 0)
+        return SIM_IMAGE_EINVAL;
+    int64_t h = img->shape[1], w = img->shape[2], c = img->shape[3];
+    /* batch_size = min(len(image), len(alpha)); len() of a 2-D mask is its height */
+    int64_t n = img->shape[0] < mask->shape[0] ? img->shape[0] : mask->shape[0];
+    struct sim_tensor *a;
+    int rc = mask_resize(mask, h, w, max_numel, &a);
+    if (rc != SIM_IMAGE_OK)
+        return rc;
+    if (a->shape[0] < n) { /* torch would raise IndexError on alpha[i] */
+        sim_tensor_unref(a);
+        return SIM_IMAGE_EINVAL;
+    }
+    rc = new_image(n, h, w, 4, max_numel, out);
+    size_t px = (size_t)(n * h * w);
+    for (size_t i = 0; rc == SIM_IMAGE_OK && i < px; i++) {
+        const float *s = img->data + i * (size_t)c;
+        float *d = (*out)->data + i * 4;
+        d[0] = s[0];
+        d[1] = s[1];
+        d[2] = s[2];
+        d[3] = 1.0f - a->data[i];
+    }
+    sim_tensor_unref(a);
+    return rc;
 }

@@ -2,8 +2,9 @@
  * sim_image — float32 tensors laid out like ComfyUI's, and the image operations the
  * model-free nodes perform on them.
  *
- * IMAGE is [batch, height, width, 3], MASK is [batch, height, width], values in 0..1, all in
- * float32 arithmetic exactly like torch/numpy on CPU, so that SaveImage's
+ * IMAGE is [batch, height, width, 3] (4 after JoinImageWithAlpha), MASK is
+ * [batch, height, width], values in 0..1, all in float32 arithmetic exactly like torch/numpy
+ * on CPU, so that SaveImage's
  * `(255. * x).clip(0, 255).astype(uint8)` truncation gives the same bytes a real server writes.
  * Tensors are reference counted (one thread owns a simulator; no atomics): the executor's
  * cache and downstream nodes share them instead of copying.
@@ -63,8 +64,9 @@ int sim_image_scale(const struct sim_tensor *img, enum sim_scale_method m, int64
                     bool crop_center, uint64_t max_numel, struct sim_tensor **out);
 /* Parses an upscale_method combo value; false if unknown. */
 bool sim_scale_method_parse(const char *name, enum sim_scale_method *m);
-/* One batch entry as 8-bit RGB rows (3*w*h bytes), SaveImage's float-to-byte conversion. */
-void sim_image_to_rgb8(const struct sim_tensor *img, int64_t index, uint8_t *rgb);
+/* One batch entry as 8-bit rows of shape[3] samples a pixel (RGB, or RGBA after
+ * JoinImageWithAlpha): SaveImage's float-to-byte conversion. px holds h*w*shape[3] bytes. */
+void sim_image_to_u8(const struct sim_tensor *img, int64_t index, uint8_t *px);
 /* LoadImage: 8-bit pixels with `channels` samples (1..4) to an IMAGE [1, h, w, 3]. */
 int sim_image_from_pixels(const uint8_t *px, uint32_t w, uint32_t h, int channels,
                           uint64_t max_numel, struct sim_tensor **out);
@@ -74,5 +76,13 @@ int sim_mask_from_channel(const uint8_t *px, uint32_t w, uint32_t h, int channel
 /* A deterministic picture standing in for a VAE decode: [batch, h, w, 3] from a seed. */
 int sim_image_pattern(int64_t w, int64_t h, int64_t batch, uint64_t seed, uint64_t max_numel,
                       struct sim_tensor **out);
+
+/* ImageToMask: MASK [n, h, w] = image[:, :, :, channel]; EINVAL past the last channel. */
+int sim_image_channel(const struct sim_tensor *img, int64_t channel, uint64_t max_numel,
+                      struct sim_tensor **out);
+/* JoinImageWithAlpha: [min(n, len(mask)), h, w, 4] of image[..., :3] and
+ * 1 - resize_mask(mask) (bilinear to the image size), as nodes_compositing.py computes. */
+int sim_image_join_alpha(const struct sim_tensor *img, const struct sim_tensor *mask,
+                         uint64_t max_numel, struct sim_tensor **out);
 
 #endif

@@ -20,6 +20,8 @@ struct node_def {
  * /object_info entries as ComfyUI 0.8.0 sends them. EmptyImage, ImageInvert, ImageScale,
  * LoadImage, LoadImageMask, SaveImage, PreviewImage, GetImageSize, KSampler and
  * CheckpointLoaderSimple are copied from transcript 11; the others follow the 0.8.0 sources.
+ * InvertMask's V3 schema sets no display_name; we answer with the class name, as the V1
+ * fallback and the frontend do.
  * Listed in NODE_CLASS_MAPPINGS order (nodes.py first, then comfy_extras), which is the order
  * /object_info answers in. "__U64_MAX__" stands for 2^64-1, which jansson cannot parse.
  */
@@ -201,6 +203,30 @@ static const struct node_def node_defs[] = {
      "kToImage\", \"display_name\": \"Convert Mask to Image\", \"description\": \"\", \"pyth"
      "on_module\": \"comfy_extras.nodes_mask\", \"category\": \"mask\", \"output_node\": fal"
      "se, \"deprecated\": false, \"experimental\": false, \"api_node\": false}"},
+    {"ImageToMask", SIM_NODE_IMAGE_TO_MASK, SIM_NODE_F_V3,
+     "{\"input\": {\"required\": {\"image\": [\"IMAGE\", {}], \"channel\": [\"COMBO\", {\"mult"
+     "iselect\": false, \"options\": [\"red\", \"green\", \"blue\", \"alpha\"]}]}}, \"input_or"
+     "der\": {\"required\": [\"image\", \"channel\"]}, \"output\": [\"MASK\"], \"output_is_lis"
+     "t\": [false], \"output_name\": [\"MASK\"], \"output_tooltips\": [null], \"output_matchty"
+     "pes\": null, \"name\": \"ImageToMask\", \"display_name\": \"Convert Image to Mask\", \"d"
+     "escription\": \"\", \"python_module\": \"comfy_extras.nodes_mask\", \"category\": \"mask"
+     "\", \"output_node\": false, \"deprecated\": false, \"experimental\": false, \"api_node\""
+     ": false}"},
+    {"InvertMask", SIM_NODE_INVERT_MASK, SIM_NODE_F_V3,
+     "{\"input\": {\"required\": {\"mask\": [\"MASK\", {}]}}, \"input_order\": {\"required\": "
+     "[\"mask\"]}, \"output\": [\"MASK\"], \"output_is_list\": [false], \"output_name\": [\"MA"
+     "SK\"], \"output_tooltips\": [null], \"output_matchtypes\": null, \"name\": \"InvertMask"
+     "\", \"display_name\": \"InvertMask\", \"description\": \"\", \"python_module\": \"comfy_"
+     "extras.nodes_mask\", \"category\": \"mask\", \"output_node\": false, \"deprecated\": fal"
+     "se, \"experimental\": false, \"api_node\": false}"},
+    {"JoinImageWithAlpha", SIM_NODE_JOIN_IMAGE_WITH_ALPHA, SIM_NODE_F_V3,
+     "{\"input\": {\"required\": {\"image\": [\"IMAGE\", {}], \"alpha\": [\"MASK\", {}]}}, \"i"
+     "nput_order\": {\"required\": [\"image\", \"alpha\"]}, \"output\": [\"IMAGE\"], \"output_"
+     "is_list\": [false], \"output_name\": [\"IMAGE\"], \"output_tooltips\": [null], \"output_"
+     "matchtypes\": null, \"name\": \"JoinImageWithAlpha\", \"display_name\": \"Join Image wit"
+     "h Alpha\", \"description\": \"\", \"python_module\": \"comfy_extras.nodes_compositing\","
+     " \"category\": \"mask/compositing\", \"output_node\": false, \"deprecated\": false, \"ex"
+     "perimental\": false, \"api_node\": false}"},
     {"GetImageSize", SIM_NODE_GET_IMAGE_SIZE, SIM_NODE_F_V3 | SIM_NODE_F_SIG_UNIQUE_ID,
      "{\"input\": {\"required\": {\"image\": [\"IMAGE\", {}]}, \"hidden\": {\"unique_id\": ["
      "\"UNIQUE_ID\"]}}, \"input_order\": {\"required\": [\"image\"], \"hidden\": [\"unique_i"

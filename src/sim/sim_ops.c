@@ -47,6 +47,12 @@ static const char *const frames_sampler[] = {
     "    samples = comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, "
     "positive, negative, latent_image,\n",
     NULL};
+/* ImageToMask asked for "alpha" of an RGB image. No transcript records it: the line number
+ * is approximate, the source line is 0.8.0's. */
+static const char *const frames_image_to_mask[] = {
+    "  File \"/opt/ComfyUI/comfy_extras/nodes_mask.py\", line 134, in execute\n"
+    "    mask = image[:, :, :, channels.index(channel)]\n",
+    NULL};
 static const char *const frames_generic[] = {
     "  File \"/opt/ComfyUI/nodes.py\", line 78, in execute\n    raise RuntimeError(msg)\n", NULL};
 
@@ -262,6 +268,52 @@ static int op_mask_to_image(const struct sim_op_env *env, const struct sim_op_in
     return set_image(out, 0, t, SIM_V_IMAGE);
 }
 
+/* ImageToMask: image[:, :, :, ["red", "green", "blue", "alpha"].index(channel)]. */
+static int op_image_to_mask(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                            struct sim_op_out *out, struct sim_op_error *err)
+{
+    const struct sim_tensor *img = arg_value(in, nin, "image")->t;
+    static const char *const names[] = {"red", "green", "blue", "alpha"};
+    const char *ch = arg_str(in, nin, "channel", "red");
+    int64_t c = 0;
+    while (c < 3 && strcmp(names[c], ch) != 0)
+        c++;
+    if (img->ndim == 4 && c >= img->shape[3]) /* "alpha" of an RGB image */
+        return op_raise(err, "IndexError", frames_image_to_mask,
+                        "index %lld is out of bounds for dimension 3 with size %lld", (long long)c,
+                        (long long)img->shape[3]);
+    struct sim_tensor *t;
+    int rc = sim_image_channel(img, c, env->max_numel, &t);
+    if (rc != SIM_IMAGE_OK)
+        return tensor_failed(err, rc, img->numel / 3);
+    return set_image(out, 0, t, SIM_V_MASK);
+}
+
+/* InvertMask: 1.0 - mask, whatever its shape. */
+static int op_invert_mask(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                          struct sim_op_out *out, struct sim_op_error *err)
+{
+    const struct sim_tensor *m = arg_value(in, nin, "mask")->t;
+    struct sim_tensor *t;
+    int rc = sim_image_invert(m, env->max_numel, &t);
+    if (rc != SIM_IMAGE_OK)
+        return tensor_failed(err, rc, m->numel);
+    return set_image(out, 0, t, SIM_V_MASK);
+}
+
+/* JoinImageWithAlpha: RGB plus 1 - alpha (a MASK is "transparent where 1"). */
+static int op_join_alpha(const struct sim_op_env *env, const struct sim_op_input *in, size_t nin,
+                         struct sim_op_out *out, struct sim_op_error *err)
+{
+    const struct sim_tensor *img = arg_value(in, nin, "image")->t;
+    const struct sim_tensor *alpha = arg_value(in, nin, "alpha")->t;
+    struct sim_tensor *t;
+    int rc = sim_image_join_alpha(img, alpha, env->max_numel, &t);
+    if (rc != SIM_IMAGE_OK)
+        return tensor_failed(err, rc, img->numel / 3 * 4);
+    return set_image(out, 0, t, SIM_V_IMAGE);
+}
+
 static int op_get_image_size(const struct sim_op_env *env, const struct sim_op_input *in,
                              size_t nin, struct sim_op_out *out, struct sim_op_error *err)
 {
@@ -433,16 +485,17 @@ static int write_png(const struct sim_op_env *env, enum sim_dir dir, const struc
                      int64_t index, int level, const struct sim_png_text *texts, size_t ntexts,
                      const char *relpath, struct sim_op_error *err)
 {
-    int64_t w = t->shape[2], h = t->shape[1];
-    uint8_t *rgb = malloc((size_t)(w * h * 3));
+    /* Image.fromarray() makes RGB or RGBA from the last dimension; so does our encoder. */
+    int64_t w = t->shape[2], h = t->shape[1], c = t->shape[3];
+    uint8_t *px = malloc((size_t)(w * h * c));
     struct sim_buf png;
     sim_buf_init(&png, PNG_MAX_BYTES);
-    int rc = rgb != NULL ? 0 : SIM_PNG_ENOMEM;
+    int rc = px != NULL ? 0 : SIM_PNG_ENOMEM;
     if (rc == 0) {
-        sim_image_to_rgb8(t, index, rgb);
-        rc = sim_png_encode(rgb, (uint32_t)w, (uint32_t)h, 3, level, texts, ntexts, &png);
+        sim_image_to_u8(t, index, px);
+        rc = sim_png_encode(px, (uint32_t)w, (uint32_t)h, (int)c, level, texts, ntexts, &png);
     }
-    free(rgb);
+    free(px);
     if (rc == 0)
         rc = env->fs->ops->write(env->fs->ctx, dir, relpath, png.data, png.len);
     sim_buf_free(&png);
@@ -660,6 +713,15 @@ int sim_ops_run(const struct sim_node_class *c, const struct sim_op_env *env,
         break;
     case SIM_NODE_MASK_TO_IMAGE:
         rc = op_mask_to_image(env, in, nin, out, err);
+        break;
+    case SIM_NODE_IMAGE_TO_MASK:
+        rc = op_image_to_mask(env, in, nin, out, err);
+        break;
+    case SIM_NODE_INVERT_MASK:
+        rc = op_invert_mask(env, in, nin, out, err);
+        break;
+    case SIM_NODE_JOIN_IMAGE_WITH_ALPHA:
+        rc = op_join_alpha(env, in, nin, out, err);
         break;
     case SIM_NODE_GET_IMAGE_SIZE:
         rc = op_get_image_size(env, in, nin, out, err);

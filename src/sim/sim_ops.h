@@ -2,7 +2,8 @@
  * sim_ops — what each simulated node class computes.
  *
  * Model-free nodes really run (EmptyImage, ImageInvert, ImageScale, LoadImage, LoadImageMask,
- * SaveImage, PreviewImage, GetImageSize, PreviewAny) with ComfyUI's float32 semantics and file
+ * MaskToImage, ImageToMask, InvertMask, JoinImageWithAlpha, SaveImage (RGB or RGBA PNGs),
+ * PreviewImage, GetImageSize, PreviewAny) with ComfyUI's float32 semantics and file
  * naming. Model nodes are stand-ins: loaders, text encoders and samplers pass 64-bit identities
  * derived from their inputs (checkpoint name, prompt text, seed, ...), and VAEDecode turns the
  * final identity into a deterministic picture of the requested size and batch, so SD-style

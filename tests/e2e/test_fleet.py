@@ -275,8 +275,17 @@ def test_backend_restart_mid_job_requeues():
             time.sleep(0.01)
         time.sleep(0.1)
         sim.kill()
-        sim2 = gw.Proc([gw.SIM, "--port", str(port), "--exec-ms", "50"], name="comfysim",
-                       port_flag=True)
+        # the old port number is an ephemeral one: an outgoing connection may hold it for a
+        # moment, so binding it again can take a few tries
+        sim2 = None
+        for _ in range(50):
+            try:
+                sim2 = gw.Proc([gw.SIM, "--port", str(port), "--exec-ms", "50"],
+                               name="comfysim", port_flag=True)
+                break
+            except RuntimeError:
+                time.sleep(0.1)
+        assert sim2, "could not restart the simulator on its port"
         try:
             done = gw.wait_job(g.port, jid, timeout=60)
             assert done["status"] == "succeeded" and done["attempts"] >= 2, done

@@ -83,7 +83,7 @@ static void test_empty_image_and_bytes(void **state)
     assert_int_equal(t->shape[3], 3);
     assert_true(t->data[1] == (float)(128 / 255.0));
     uint8_t rgb[18];
-    sim_image_to_rgb8(t, 1, rgb);
+    sim_image_to_u8(t, 1, rgb);
     for (int i = 0; i < 6; i++) {
         assert_int_equal(rgb[3 * i], 255);
         assert_int_equal(rgb[3 * i + 1], 128);
@@ -93,7 +93,7 @@ static void test_empty_image_and_bytes(void **state)
     struct sim_tensor *e, *inv;
     assert_int_equal(sim_image_empty(1, 1, 1, 0x123456, LIMIT, &e), 0);
     assert_int_equal(sim_image_invert(e, LIMIT, &inv), 0);
-    sim_image_to_rgb8(inv, 0, rgb);
+    sim_image_to_u8(inv, 0, rgb);
     float want = 255.0f * (1.0f - (float)(0x12 / 255.0));
     assert_int_equal(rgb[0], (uint8_t)want);
     sim_tensor_unref(e);
@@ -125,7 +125,7 @@ static void test_scale(void **state)
         assert_int_equal(out->shape[2], 100);
         assert_int_equal(out->shape[1], 50);
         uint8_t *rgb = malloc(100 * 50 * 3);
-        sim_image_to_rgb8(out, 0, rgb);
+        sim_image_to_u8(out, 0, rgb);
         /* a flat image stays flat (within a rounding step) whatever the filter */
         for (size_t i = 0; i < 100 * 50; i++)
             assert_true(abs(rgb[3 * i] - 0x33) <= 1 && abs(rgb[3 * i + 1] - 0x66) <= 1 &&

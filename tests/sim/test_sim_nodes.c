@@ -162,7 +162,7 @@ static void test_config(void **state)
     }
     /* every class: outputs, display names and the V3 shape where ComfyUI uses it */
     n = make(NULL, NULL);
-    assert_int_equal(sim_nodes_count(n), 18);
+    assert_int_equal(sim_nodes_count(n), 21);
     const struct sim_node_class *c = sim_nodes_find(n, "GetImageSize");
     assert_int_equal(json_array_size(sim_node_outputs(c)), 3);
     assert_string_equal(sim_node_display_name(c), "Get Image Size");

@@ -277,12 +277,81 @@ static void test_model_stand_ins(void **state)
     json_decref(c);
 }
 
+/* ImageToMask -> InvertMask -> JoinImageWithAlpha -> SaveImage: the sprite chain. */
+static void test_mask_nodes_and_rgba(void **state)
+{
+    struct fixture *f = *state;
+    struct sim_node_result *img = empty_image(f, 2, 2, 1); /* 0x102030 */
+    img->v[0].t->data[0] = 1.0f;                           /* pixel 0 red = 1 */
+    json_t *ch = json_pack("[ss]", "red", "alpha");
+    struct sim_op_input in[2] = {{"image", NULL, &img->v[0]},
+                                 {"channel", json_array_get(ch, 0), NULL}};
+    struct sim_op_out m, inv, rgba, saved;
+    struct sim_op_error err;
+    assert_int_equal(run(f, "ImageToMask", in, 2, &m, &err), SIM_OPS_OK);
+    const struct sim_tensor *mt = m.result->v[0].t;
+    assert_int_equal(m.result->v[0].type, SIM_V_MASK);
+    assert_int_equal(mt->ndim, 3);
+    assert_true(mt->data[0] == 1.0f && mt->data[1] == (float)(0x10 / 255.0));
+    /* an RGB image has no alpha: torch's IndexError */
+    in[1].constant = json_array_get(ch, 1);
+    assert_int_equal(run(f, "ImageToMask", in, 2, &rgba, &err), SIM_OPS_RAISED);
+    assert_string_equal(err.type, "IndexError");
+    assert_string_equal(err.message, "index 3 is out of bounds for dimension 3 with size 3");
+    struct sim_op_input mi = {"mask", NULL, &m.result->v[0]};
+    assert_int_equal(run(f, "InvertMask", &mi, 1, &inv, &err), SIM_OPS_OK);
+    assert_true(inv.result->v[0].t->data[0] == 0.0f);
+    assert_true(inv.result->v[0].t->data[1] == 1.0f - (float)(0x10 / 255.0));
+    /* alpha = 1 - mask: the inverted red channel comes back as alpha = red */
+    in[1] = (struct sim_op_input){"alpha", NULL, &inv.result->v[0]};
+    assert_int_equal(run(f, "JoinImageWithAlpha", in, 2, &rgba, &err), SIM_OPS_OK);
+    const struct sim_tensor *t = rgba.result->v[0].t;
+    assert_int_equal(t->shape[3], 4);
+    assert_true(t->data[0] == 1.0f && t->data[3] == 1.0f);
+    assert_true(t->data[4] == (float)(0x10 / 255.0) && t->data[5] == (float)(0x20 / 255.0));
+    assert_true(t->data[7] == 1.0f - (1.0f - (float)(0x10 / 255.0)));
+    /* a smaller mask is resized bilinearly first: a 1x1 mask of 0.25 gives alpha 0.75 */
+    struct sim_tensor *small;
+    assert_int_equal(sim_tensor_new(3, (int64_t[3]){1, 1, 1}, 16, &small), SIM_IMAGE_OK);
+    small->data[0] = 0.25f;
+    struct sim_value sv = {.type = SIM_V_MASK, .t = small};
+    in[1].value = &sv;
+    struct sim_op_out r2;
+    assert_int_equal(run(f, "JoinImageWithAlpha", in, 2, &r2, &err), SIM_OPS_OK);
+    for (int i = 0; i < 4; i++)
+        assert_true(r2.result->v[0].t->data[4 * i + 3] == 0.75f);
+    sim_node_result_unref(r2.result);
+    sim_value_clear(&sv);
+    /* SaveImage writes an RGBA PNG (colour type 6) with the alpha bytes */
+    json_t *prefix = json_string("sprite");
+    struct sim_op_input si[2] = {{"images", NULL, &rgba.result->v[0]},
+                                 {"filename_prefix", prefix, NULL}};
+    assert_int_equal(run(f, "SaveImage", si, 2, &saved, &err), SIM_OPS_OK);
+    const struct simt_file *file = simt_fs_get(&f->fs, SIM_DIR_OUTPUT, "sprite_00001_.png");
+    assert_non_null(file);
+    assert_int_equal(file->data[25], 6);
+    struct sim_png_image png;
+    assert_int_equal(sim_png_decode(file->data, file->len, 64, &png), SIM_PNG_OK);
+    assert_int_equal(png.channels, 4);
+    /* alpha 1 - (1 - r) loses a float32 ulp, so 255 * it truncates to 15, not 16 */
+    uint8_t want[8] = {255, 0x20, 0x30, 255, 0x10, 0x20, 0x30, 0x0f};
+    assert_memory_equal(png.pixels, want, 8);
+    sim_png_image_free(&png);
+    json_decref(prefix);
+    sim_node_result_unref(saved.result);
+    sim_node_result_unref(rgba.result);
+    sim_node_result_unref(inv.result);
+    sim_node_result_unref(m.result);
+    sim_node_result_unref(img);
+    json_decref(ch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_save_image),      cmocka_unit_test(test_preview_image),
         cmocka_unit_test(test_load_image),      cmocka_unit_test(test_size_preview_any_and_values),
-        cmocka_unit_test(test_model_stand_ins),
+        cmocka_unit_test(test_model_stand_ins), cmocka_unit_test(test_mask_nodes_and_rgba),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
