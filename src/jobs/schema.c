@@ -7,6 +7,7 @@
  * reported at the property's own path ("/prompt"), not at the object holding it, so a client
  * can map every error to one field of its form. */
 #include "jobs/schema.h"
+#include "jobs/jpath.h"
 
 #include <locale.h>
 #include <math.h>
@@ -21,7 +22,6 @@
 #define SCHEMA_MUT(v) ((json_t *)(v))
 
 #define SCHEMA_DEFAULT_DEPTH 32
-#define SCHEMA_PATH_MAX 256
 /* A pattern is written by a workflow author, but glibc's regcomp expands counted repetitions
  * ("(a{100}){100}") into copies of the tree and supports back-references, which match in
  * exponential time; so a pattern is bounded in length and in expanded size, and "\1" is
@@ -29,76 +29,17 @@
 #define SCHEMA_PATTERN_MAX 512
 #define SCHEMA_PATTERN_BUDGET 4096
 
-struct sch_path {
-    char buf[SCHEMA_PATH_MAX];
-    size_t len;
-};
-
 struct pat_env;
 
 struct sch_ctx {
     struct schema_report *rep;
     size_t max_depth;
     bool ok;
-    struct sch_path path;
+    struct jpath path;
     struct pat_env *env; /* the UTF-8 locale, loaded on first need */
 };
 
-/* --- JSON pointers ------------------------------------------------------------------------ */
 
-/* Drops a trailing partial UTF-8 sequence left by truncation: paths and messages go into JSON
- * error bodies, which must stay valid text. */
-static void utf8_trim(char *s)
-{
-    size_t n = strlen(s);
-    size_t back = 0;
-    while (back < n && back < 4 && ((unsigned char)s[n - 1 - back] & 0xC0) == 0x80)
-        back++;
-    if (back == n)
-        return;
-    unsigned char lead = (unsigned char)s[n - 1 - back];
-    size_t need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (back + 1 < need)
-        s[n - 1 - back] = '\0';
-}
-
-/* Appends "/" and the escaped key; a path that does not fit is cut (it only labels errors). */
-static size_t path_push(struct sch_path *p, const char *key, size_t klen)
-{
-    size_t old = p->len;
-    size_t n = p->len;
-    char *b = p->buf;
-    if (n + 1 < SCHEMA_PATH_MAX)
-        b[n++] = '/';
-    for (size_t i = 0; i < klen && n + 1 < SCHEMA_PATH_MAX; i++) {
-        bool esc = key[i] == '~' || key[i] == '/';
-        if (esc && n + 2 >= SCHEMA_PATH_MAX)
-            break;
-        if (esc) {
-            b[n++] = '~';
-            b[n++] = key[i] == '~' ? '0' : '1';
-        } else {
-            b[n++] = key[i];
-        }
-    }
-    b[n] = '\0';
-    utf8_trim(b);
-    p->len = strlen(b);
-    return old;
-}
-
-static size_t path_push_index(struct sch_path *p, size_t i)
-{
-    char num[24];
-    int n = snprintf(num, sizeof num, "%zu", i);
-    return path_push(p, num, (size_t)n);
-}
-
-static void path_pop(struct sch_path *p, size_t old)
-{
-    p->len = old;
-    p->buf[old] = '\0';
-}
 
 /* --- reporting ---------------------------------------------------------------------------- */
 
@@ -122,7 +63,7 @@ static void add_error(struct sch_ctx *c, const char *keyword, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
-    utf8_trim(e->message);
+    jpath_utf8_trim(e->message);
 }
 
 /* A keyword whose value has the wrong type: schema_check refuses such schemas, and validation
@@ -513,7 +454,7 @@ static void check_enum(struct sch_ctx *c, const json_t *schema, const json_t *v)
         /* Long lists are cut; the cut must not split a UTF-8 sequence. */
         bool cut = strlen(dump) >= sizeof shown - 4;
         snprintf(shown, sizeof shown - 4, "%s", dump);
-        utf8_trim(shown);
+        jpath_utf8_trim(shown);
         if (cut)
             strcat(shown, "...");
         free(dump);
@@ -601,7 +542,7 @@ static void check_string(struct sch_ctx *c, const json_t *schema, const json_t *
     if (!match) {
         char shown[120];
         snprintf(shown, sizeof shown, "%s", json_string_value(pat));
-        utf8_trim(shown);
+        jpath_utf8_trim(shown);
         add_error(c, "pattern", "must match the pattern %s", shown);
     }
 }
@@ -625,9 +566,9 @@ static void check_required(struct sch_ctx *c, const json_t *schema, const json_t
         size_t klen = json_string_length(name);
         if (json_object_getn(v, key, klen))
             continue;
-        size_t old = path_push(&c->path, key, klen);
+        size_t old = jpath_push(&c->path, key, klen);
         add_error(c, "required", "is required");
-        path_pop(&c->path, old);
+        jpath_pop(&c->path, old);
     }
 }
 
@@ -646,9 +587,9 @@ static void check_object(struct sch_ctx *c, const json_t *schema, const json_t *
         const json_t *child = json_object_getn(v, key, klen);
         if (!child)
             continue;
-        size_t old = path_push(&c->path, key, klen);
+        size_t old = jpath_push(&c->path, key, klen);
         validate_node(c, sub, child, depth + 1);
-        path_pop(&c->path, old);
+        jpath_pop(&c->path, old);
     }
     check_required(c, schema, v);
     const json_t *extra = json_object_get(schema, "additionalProperties");
@@ -662,9 +603,9 @@ static void check_object(struct sch_ctx *c, const json_t *schema, const json_t *
     {
         if (json_object_getn(props, key, klen))
             continue;
-        size_t old = path_push(&c->path, key, klen);
+        size_t old = jpath_push(&c->path, key, klen);
         add_error(c, "additionalProperties", "is not an allowed property");
-        path_pop(&c->path, old);
+        jpath_pop(&c->path, old);
     }
 }
 
@@ -675,9 +616,9 @@ static void check_array(struct sch_ctx *c, const json_t *schema, const json_t *v
     if (!items)
         return;
     for (size_t i = 0; i < json_array_size(v); i++) {
-        size_t old = path_push_index(&c->path, i);
+        size_t old = jpath_push_index(&c->path, i);
         validate_node(c, items, json_array_get(v, i), depth + 1);
-        path_pop(&c->path, old);
+        jpath_pop(&c->path, old);
     }
 }
 
@@ -776,7 +717,7 @@ static const char *const schema_types[] = {"string",  "integer", "number",
 struct chk_ctx {
     char *err;
     size_t errlen;
-    struct sch_path path; /* of the schema node or keyword being checked */
+    struct jpath path; /* of the schema node or keyword being checked */
     struct pat_env env;
 };
 
@@ -795,7 +736,7 @@ static int chk_fail(struct chk_ctx *k, const char *fmt, ...)
         vsnprintf(k->err + n, k->errlen - (size_t)n, fmt, ap);
         va_end(ap);
     }
-    utf8_trim(k->err);
+    jpath_utf8_trim(k->err);
     return -1;
 }
 
@@ -841,10 +782,10 @@ static int chk_properties(struct chk_ctx *k, const json_t *props, size_t depth)
     json_t *sub;
     json_object_keylen_foreach(SCHEMA_MUT(props), key, klen, sub)
     {
-        size_t old = path_push(&k->path, key, klen);
+        size_t old = jpath_push(&k->path, key, klen);
         if (chk_node(k, sub, depth + 1) != 0)
             return -1;
-        path_pop(&k->path, old);
+        jpath_pop(&k->path, old);
     }
     return 0;
 }
@@ -928,7 +869,7 @@ static int chk_default(struct chk_ctx *k, const json_t *schema)
     struct schema_report rep = {.errors = &e, .cap = 1};
     if (schema_validate(schema, def, &rep, 0))
         return 0;
-    path_push(&k->path, "default", strlen("default"));
+    jpath_push(&k->path, "default", strlen("default"));
     if (e.path[0])
         return chk_fail(k, "violates its own schema at %s: %s", e.path, e.message);
     return chk_fail(k, "violates its own schema: %s", e.message);
@@ -957,13 +898,13 @@ static int chk_node(struct chk_ctx *k, const json_t *schema, size_t depth)
     json_t *val;
     json_object_keylen_foreach(SCHEMA_MUT(schema), key, klen, val)
     {
-        size_t old = path_push(&k->path, key, klen);
+        size_t old = jpath_push(&k->path, key, klen);
         int kind = kw_find(key, klen);
         if (kind < 0)
             return chk_fail(k, "unsupported keyword");
         if (chk_keyword(k, (enum kw_kind)kind, val, depth) != 0)
             return -1;
-        path_pop(&k->path, old);
+        jpath_pop(&k->path, old);
     }
     if (chk_ranges(k, schema) != 0 || chk_default(k, schema) != 0)
         return -1;

@@ -4,6 +4,7 @@
  * a name is part of the name, not a path). Recursion follows the template and the substituted
  * values and is cut at max_depth, so no input can exhaust the stack. */
 #include "jobs/template.h"
+#include "jobs/jpath.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -15,12 +16,6 @@
 #define TPL_MUT(v) ((json_t *)(v))
 
 #define TPL_NAME_MAX 64 /* [A-Za-z_] then up to 63 of [A-Za-z0-9_.-] */
-#define TPL_PATH_MAX 256
-
-struct tpl_path {
-    char buf[TPL_PATH_MAX];
-    size_t len;
-};
 
 /* A placeholder found in a string: bytes [start, end) of the string, name inside. */
 struct tpl_ph {
@@ -45,7 +40,7 @@ struct tpl_ctx {
     json_t *seen;  /* template_placeholders: the same names as a set */
     size_t count;  /* placeholder occurrences so far */
     size_t out;    /* string bytes emitted so far */
-    struct tpl_path path;
+    struct jpath path;
     struct template_result *res;
 };
 
@@ -93,61 +88,6 @@ static void limits_resolve(struct template_limits *out, const struct template_li
 
 /* --- JSON pointer of the current position ------------------------------------------------ */
 
-/* Drops a trailing partial UTF-8 sequence left by truncation, so the path stays valid text
- * for a JSON error body. */
-static void utf8_trim(char *s, size_t *len)
-{
-    size_t n = *len;
-    size_t back = 0;
-    while (back < n && back < 4 && ((unsigned char)s[n - 1 - back] & 0xC0) == 0x80)
-        back++;
-    if (back == n)
-        return;
-    unsigned char lead = (unsigned char)s[n - 1 - back];
-    size_t need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (back + 1 < need) {
-        *len = n - 1 - back;
-        s[*len] = '\0';
-    }
-}
-
-/* Appends "/" and the escaped key; a path that does not fit is cut (it only labels errors). */
-static size_t path_push(struct tpl_path *p, const char *key, size_t klen)
-{
-    size_t old = p->len;
-    size_t n = p->len;
-    char *b = p->buf;
-    if (n + 1 < TPL_PATH_MAX)
-        b[n++] = '/';
-    for (size_t i = 0; i < klen && n + 1 < TPL_PATH_MAX; i++) {
-        bool esc = key[i] == '~' || key[i] == '/';
-        if (esc && n + 2 >= TPL_PATH_MAX)
-            break;
-        if (esc) {
-            b[n++] = '~';
-            b[n++] = key[i] == '~' ? '0' : '1';
-        } else {
-            b[n++] = key[i];
-        }
-    }
-    b[n] = '\0';
-    p->len = n;
-    utf8_trim(b, &p->len);
-    return old;
-}
-
-static size_t path_push_index(struct tpl_path *p, size_t i)
-{
-    char num[24];
-    int n = snprintf(num, sizeof num, "%zu", i);
-    return path_push(p, num, (size_t)n);
-}
-
-static void path_pop(struct tpl_path *p, size_t old)
-{
-    p->len = old;
-    p->buf[old] = '\0';
-}
 
 static void *tpl_fail(struct tpl_ctx *c, enum template_err err, const char *name, size_t name_len)
 {
@@ -483,9 +423,9 @@ static json_t *render_array(struct tpl_ctx *c, const json_t *v, size_t level)
     if (!out)
         return tpl_fail(c, TEMPLATE_NO_MEMORY, NULL, 0);
     for (size_t i = 0; i < json_array_size(v); i++) {
-        size_t old = path_push_index(&c->path, i);
+        size_t old = jpath_push_index(&c->path, i);
         json_t *child = render_value(c, json_array_get(v, i), level + 1);
-        path_pop(&c->path, old);
+        jpath_pop(&c->path, old);
         if (!child || json_array_append_new(out, child) != 0) {
             json_decref(out);
             return tpl_fail(c, TEMPLATE_NO_MEMORY, NULL, 0); /* no-op if a cause is recorded */
@@ -506,9 +446,9 @@ static json_t *render_object(struct tpl_ctx *c, const json_t *v, size_t level)
     json_t *val;
     json_object_keylen_foreach(TPL_MUT(v), key, klen, val)
     {
-        size_t old = path_push(&c->path, key, klen);
+        size_t old = jpath_push(&c->path, key, klen);
         json_t *child = render_value(c, val, level + 1);
-        path_pop(&c->path, old);
+        jpath_pop(&c->path, old);
         if (!child || json_object_setn_new_nocheck(out, key, klen, child) != 0) {
             json_decref(out);
             return tpl_fail(c, TEMPLATE_NO_MEMORY, NULL, 0);
