@@ -15,6 +15,7 @@
 #include "core/b64.h"
 #include "http/http_file.h"
 #include "jobs/job_store.h"
+#include "jobs/jobtable.h"
 #include "jobs/keymap.h"
 #include "jobs/workflow_store.h"
 
@@ -25,15 +26,7 @@ struct engine {
     struct engine_config cfg;
     struct workflow_set wf;
     int outputs_fd; /* <storage>/outputs */
-    /* jobs by id */
-    struct job **buckets;
-    size_t nbuckets, njobs;
-    /* all jobs, oldest first, for listing and eviction */
-    struct job **order;
-    size_t norder, order_cap;
-    /* priority queue */
-    struct job **heap;
-    size_t heap_len, heap_cap;
+    struct jobtable jt; /* jobs by id, in order, and the queue */
     uint64_t seq;
     size_t running;
     bool stopping;
@@ -43,172 +36,6 @@ struct engine {
     struct ring_timer dispatch_timer;
 };
 
-/* --- jobs by id ---------------------------------------------------------------------------- */
-
-static size_t hash_id(const char *s)
-{
-    size_t h = 1469598103934665603ull;
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
-}
-
-static int jobs_put(struct engine *e, struct job *j)
-{
-    if (e->njobs >= e->nbuckets) {
-        size_t nb = e->nbuckets * 2;
-        struct job **b = calloc(nb, sizeof(*b));
-        if (!b)
-            return -ENOMEM;
-        for (size_t i = 0; i < e->nbuckets; i++) {
-            for (struct job *x = e->buckets[i], *n; x; x = n) {
-                n = x->hnext;
-                size_t k = hash_id(x->id) & (nb - 1);
-                x->hnext = b[k];
-                b[k] = x;
-            }
-        }
-        free(e->buckets);
-        e->buckets = b;
-        e->nbuckets = nb;
-    }
-    if (e->norder == e->order_cap) {
-        size_t nc = e->order_cap ? e->order_cap * 2 : 1024;
-        struct job **o = realloc(e->order, nc * sizeof(*o));
-        if (!o)
-            return -ENOMEM;
-        e->order = o;
-        e->order_cap = nc;
-    }
-    size_t k = hash_id(j->id) & (e->nbuckets - 1);
-    j->hnext = e->buckets[k];
-    e->buckets[k] = j;
-    e->njobs++;
-    e->order[e->norder++] = j;
-    return 0;
-}
-
-static struct job *jobs_get(struct engine *e, const char *id)
-{
-    for (struct job *j = e->buckets[hash_id(id) & (e->nbuckets - 1)]; j; j = j->hnext) {
-        if (!strcmp(j->id, id))
-            return j;
-    }
-    return NULL;
-}
-
-/* Drops the oldest finished jobs from memory past max_jobs_in_memory (they stay in the store). */
-static void jobs_evict(struct engine *e)
-{
-    size_t w = 0, drop = e->norder > e->cfg.max_jobs_in_memory
-                             ? e->norder - e->cfg.max_jobs_in_memory
-                             : 0;
-    for (size_t i = 0; i < e->norder; i++) {
-        struct job *j = e->order[i];
-        if (drop && job_finished(j) && !j->persisting && !j->run) {
-            struct job **pp = &e->buckets[hash_id(j->id) & (e->nbuckets - 1)];
-            while (*pp != j)
-                pp = &(*pp)->hnext;
-            *pp = j->hnext;
-            e->njobs--;
-            job_free(j);
-            drop--;
-            continue;
-        }
-        e->order[w++] = j;
-    }
-    e->norder = w;
-}
-
-/* --- the queue ------------------------------------------------------------------------------- */
-
-static bool before(const struct job *a, const struct job *b)
-{
-    return a->priority != b->priority ? a->priority > b->priority : a->seq < b->seq;
-}
-
-static void heap_set(struct engine *e, size_t i, struct job *j)
-{
-    e->heap[i] = j;
-    j->heap_idx = i + 1;
-}
-
-static void heap_up(struct engine *e, size_t i)
-{
-    struct job *j = e->heap[i];
-    while (i > 0 && before(j, e->heap[(i - 1) / 2])) {
-        heap_set(e, i, e->heap[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    heap_set(e, i, j);
-}
-
-static void heap_down(struct engine *e, size_t i)
-{
-    struct job *j = e->heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, m = i;
-        const struct job *best = j;
-        if (l < e->heap_len && before(e->heap[l], best)) {
-            m = l;
-            best = e->heap[l];
-        }
-        if (l + 1 < e->heap_len && before(e->heap[l + 1], best))
-            m = l + 1;
-        if (m == i)
-            break;
-        heap_set(e, i, e->heap[m]);
-        i = m;
-    }
-    heap_set(e, i, j);
-}
-
-static int queue_push(struct engine *e, struct job *j)
-{
-    if (e->heap_len == e->heap_cap) {
-        size_t nc = e->heap_cap ? e->heap_cap * 2 : 1024;
-        struct job **h = realloc(e->heap, nc * sizeof(*h));
-        if (!h)
-            return -ENOMEM;
-        e->heap = h;
-        e->heap_cap = nc;
-    }
-    e->heap[e->heap_len++] = j;
-    heap_up(e, e->heap_len - 1);
-    return 0;
-}
-
-static void queue_remove(struct engine *e, struct job *j)
-{
-    if (!j->heap_idx)
-        return;
-    size_t i = j->heap_idx - 1;
-    j->heap_idx = 0;
-    e->heap_len--;
-    if (i == e->heap_len)
-        return;
-    heap_set(e, i, e->heap[e->heap_len]);
-    heap_down(e, i);
-    heap_up(e, e->heap[i]->heap_idx - 1);
-}
-
-long engine_queue_position(const struct engine *e, const struct job *j)
-{
-    if (!j->heap_idx)
-        return -1;
-    long pos = 0;
-    for (size_t i = 0; i < e->heap_len; i++)
-        pos += before(e->heap[i], j);
-    return pos;
-}
-
-static size_t queued_for(const struct engine *e, const char *owner)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < e->heap_len; i++)
-        n += !strcmp(e->heap[i]->owner, owner);
-    return n;
-}
 
 /* --- events ------------------------------------------------------------------------------------ */
 
@@ -306,7 +133,7 @@ static void saved_cb(struct job_save *s)
         memset(&res, 0, sizeof(res));
         if (s->req.rc != SQLITE_OK) {
             /* not durable, so not accepted: take it back out of the queue */
-            queue_remove(e, j);
+            jobtable_unqueue(&e->jt, j);
             j->status = JOB_FAILED;
             if (j->idem_key[0])
                 keymap_del(&e->idem, j->idem_key);
@@ -588,8 +415,8 @@ static bool start_job(struct engine *e, struct job *j)
  * head job that must wait holds back the jobs behind it. */
 static void dispatch(struct engine *e)
 {
-    while (e->heap_len && !e->stopping && e->fleet) {
-        struct job *j = e->heap[0];
+    while (e->jt.heap_len && !e->stopping && e->fleet) {
+        struct job *j = e->jt.heap[0];
         if (!j->durable)
             break; /* its 202 has not gone out yet: it may still be refused */
         struct comfy_backend *b = NULL;
@@ -597,14 +424,14 @@ static void dispatch(struct engine *e)
         enum comfy_route rr = comfy_fleet_route(e->fleet, j->graph, NULL, &b, why, sizeof(why));
         if (rr == COMFY_ROUTE_BUSY || rr == COMFY_ROUTE_NO_BACKEND)
             break;
-        queue_remove(e, j);
+        jobtable_unqueue(&e->jt, j);
         if (rr == COMFY_ROUTE_UNSUPPORTED) {
             fail_now(e, j, "COMFYUI_UNSUPPORTED", why);
             continue;
         }
         start_job(e, j);
     }
-    jobs_evict(e);
+    jobtable_evict(&e->jt, e->cfg.max_jobs_in_memory);
 }
 
 static void dispatch_timer_cb(struct ring_timer *t)
@@ -731,7 +558,7 @@ static bool idem_check(struct engine *e, const char *key, const char *hash, engi
     struct keymap_entry *ent = keymap_get(&e->idem, key, job_now_ms());
     if (!ent)
         return false;
-    struct job *j = jobs_get(e, ent->job_id);
+    struct job *j = jobtable_get(&e->jt, ent->job_id);
     if (strcmp(ent->hash, hash) != 0)
         submit_fail(cb, ctx, 422, "IDEMPOTENCY_KEY_REUSE", NULL,
                     "%sthis idempotency key was used with a different request body", "");
@@ -749,7 +576,7 @@ static bool idem_check(struct engine *e, const char *key, const char *hash, engi
 static struct job *cache_hit(struct engine *e, struct job *nj)
 {
     struct keymap_entry *ent = keymap_get(&e->cache, nj->cache_key, job_now_ms());
-    struct job *orig = ent ? jobs_get(e, ent->job_id) : NULL;
+    struct job *orig = ent ? jobtable_get(&e->jt, ent->job_id) : NULL;
     if (!orig || orig->status != JOB_SUCCEEDED || !orig->noutputs)
         return NULL;
     nj->outputs = malloc(orig->noutputs * sizeof(*nj->outputs));
@@ -803,12 +630,12 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
     bool hit = e->cfg.cache_enabled && cache_hit(e, j);
     if (hit && e->cfg.privacy_mode)
         redact(j);
-    if (!hit && (e->heap_len >= e->cfg.max_queue ||
-                 queued_for(e, owner) >= e->cfg.max_queue_per_tenant)) {
+    if (!hit && (e->jt.heap_len >= e->cfg.max_queue ||
+                 jobtable_queued_for(&e->jt, owner) >= e->cfg.max_queue_per_tenant)) {
         job_free(j);
         return submit_fail(cb, ctx, 429, "QUEUE_FULL", NULL, "%sthe queue is full", "");
     }
-    if (jobs_put(e, j) < 0 || (!hit && queue_push(e, j) < 0)) {
+    if (jobtable_put(&e->jt, j) < 0 || (!hit && jobtable_push(&e->jt, j) < 0)) {
         job_free(j);
         return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
     }
@@ -828,7 +655,7 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
     }
     /* Accepted only once durable: the answer goes out from saved_cb, after the commit. */
     if (persist_with(e, j, cb, ctx) < 0) {
-        queue_remove(e, j);
+        jobtable_unqueue(&e->jt, j);
         j->status = JOB_FAILED;
         if (ikey[0])
             keymap_del(&e->idem, ikey);
@@ -840,7 +667,7 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
 
 struct job *engine_job(struct engine *e, const char *id, const char *owner)
 {
-    struct job *j = jobs_get(e, id);
+    struct job *j = jobtable_get(&e->jt, id);
     if (j && owner && strcmp(j->owner, owner) != 0)
         return NULL; /* another tenant's job does not exist for this caller */
     return j;
@@ -855,7 +682,7 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
         return 409;
     j->cancel_requested = true;
     if (j->status == JOB_QUEUED) {
-        queue_remove(e, j);
+        jobtable_unqueue(&e->jt, j);
         j->status = JOB_CANCELED;
         j->finished_ms = job_now_ms();
         snprintf(j->error_code, sizeof(j->error_code), "CANCELED");
@@ -885,8 +712,8 @@ json_t *engine_list(struct engine *e, const struct engine_query *q)
     uint64_t last = 0;
     bool more = false;
     /* order[] is by creation, so by seq: walk it from the newest */
-    for (size_t i = e->norder; i-- > 0;) {
-        struct job *j = e->order[i];
+    for (size_t i = e->jt.norder; i-- > 0;) {
+        struct job *j = e->jt.order[i];
         if (!query_match(j, q))
             continue;
         if (json_array_size(arr) == q->limit) {
@@ -920,7 +747,7 @@ int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s)
 
 void engine_unsubscribe(struct engine *e, struct engine_sub *s)
 {
-    struct job *j = jobs_get(e, s->job_id);
+    struct job *j = jobtable_get(&e->jt, s->job_id);
     for (struct engine_sub **pp = j ? &j->subs : NULL; pp && *pp; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
@@ -1029,7 +856,7 @@ static void recover_outputs(struct engine *e, json_t *outs)
     json_t *o;
     json_array_foreach(outs, i, o)
     {
-        struct job *j = jobs_get(e, json_string_value(json_object_get(o, "job_id")) ?: "");
+        struct job *j = jobtable_get(&e->jt, json_string_value(json_object_get(o, "job_id")) ?: "");
         if (!j || j->noutputs >= 4096)
             continue;
         if (j->noutputs == j->outputs_cap) {
@@ -1096,7 +923,7 @@ static int recover(struct engine *e)
             j->status = JOB_FAILED; /* cannot run again without its graph */
             snprintf(j->error_code, sizeof(j->error_code), "LOST");
         }
-        if (jobs_put(e, j) < 0) {
+        if (jobtable_put(&e->jt, j) < 0) {
             job_free(j);
             continue;
         }
@@ -1105,7 +932,7 @@ static int recover(struct engine *e)
                 job_log(j, "warn", "the gateway restarted while it ran: queued again");
             j->status = JOB_QUEUED;
             j->started_ms = 0;
-            queue_push(e, j);
+            jobtable_push(&e->jt, j);
             persist(e, j);
         }
     }
@@ -1126,11 +953,9 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
     e->store = st;
     e->cfg = *cfg;
     e->outputs_fd = -1;
-    e->nbuckets = 1024;
-    e->buckets = calloc(e->nbuckets, sizeof(*e->buckets));
     workflow_set_init(&e->wf, 100000);
     *out = e;
-    if (!e->buckets || keymap_init(&e->idem, 1000000) < 0 || keymap_init(&e->cache, 1000000) < 0)
+    if (jobtable_init(&e->jt) < 0 || keymap_init(&e->idem, 1000000) < 0 || keymap_init(&e->cache, 1000000) < 0)
         return -ENOMEM;
     /* No bundled templates where none were shipped is fine (workflows can be created through
      * the API); a directory that exists but holds a broken template is not. */
@@ -1157,16 +982,16 @@ void engine_stop(struct engine *e)
     ring_timer_cancel(e->ring, &e->dispatch_timer);
     /* Running jobs are left "running" in the store, not canceled: the next start re-queues
      * them (the interrupted attempt counts). */
-    for (size_t i = 0; i < e->norder; i++) {
-        if (e->order[i]->run)
-            comfy_run_abandon(e->order[i]->run);
+    for (size_t i = 0; i < e->jt.norder; i++) {
+        if (e->jt.order[i]->run)
+            comfy_run_abandon(e->jt.order[i]->run);
     }
 }
 
 bool engine_idle(const struct engine *e)
 {
-    for (size_t i = 0; i < e->norder; i++) {
-        const struct job *j = e->order[i];
+    for (size_t i = 0; i < e->jt.norder; i++) {
+        const struct job *j = e->jt.order[i];
         if (j->persisting || (j->run && !comfy_run_quiet(j->run)))
             return false;
     }
@@ -1175,8 +1000,8 @@ bool engine_idle(const struct engine *e)
 
 void engine_free(struct engine *e)
 {
-    for (size_t i = 0; i < e->norder; i++) {
-        struct job *j = e->order[i];
+    for (size_t i = 0; i < e->jt.norder; i++) {
+        struct job *j = e->jt.order[i];
         if (j->run) {
             comfy_run_free(j->run);
             free(j->run);
@@ -1185,13 +1010,16 @@ void engine_free(struct engine *e)
             close(j->dirfd);
         job_free(j);
     }
-    free(e->order);
-    free(e->buckets);
-    free(e->heap);
+    jobtable_fini(&e->jt);
     keymap_free(&e->idem);
     keymap_free(&e->cache);
     workflow_set_free(&e->wf);
     if (e->outputs_fd >= 0)
         close(e->outputs_fd);
     free(e);
+}
+
+long engine_queue_position(const struct engine *e, const struct job *j)
+{
+    return jobtable_position(&e->jt, j);
 }

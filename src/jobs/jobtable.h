@@ -1,0 +1,38 @@
+/* jobtable — the engine's jobs in memory: by id (hash), in creation order (listing,
+ * eviction) and the queued ones in a priority heap (higher priority first, FIFO within a
+ * priority). Owned by the engine on the dispatcher reactor; no locking. */
+#ifndef COMFYGATE_JOBTABLE_H
+#define COMFYGATE_JOBTABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "jobs/job.h"
+
+struct jobtable {
+    struct job **buckets; /* by id */
+    size_t nbuckets, njobs;
+    struct job **order; /* every job, oldest first */
+    size_t norder, order_cap;
+    struct job **heap; /* the queued ones */
+    size_t heap_len, heap_cap;
+};
+
+int jobtable_init(struct jobtable *t);
+/* Frees the arrays, not the jobs. */
+void jobtable_fini(struct jobtable *t);
+int jobtable_put(struct jobtable *t, struct job *j);
+struct job *jobtable_get(struct jobtable *t, const char *id);
+/* Drops (and frees) the oldest finished, idle jobs beyond max_in_memory. */
+void jobtable_evict(struct jobtable *t, size_t max_in_memory);
+int jobtable_push(struct jobtable *t, struct job *j);
+void jobtable_unqueue(struct jobtable *t, struct job *j);
+/* Queued jobs ahead of j, or -1 if j is not queued. */
+long jobtable_position(const struct jobtable *t, const struct job *j);
+size_t jobtable_queued_for(const struct jobtable *t, const char *owner);
+static inline struct job *jobtable_head(const struct jobtable *t)
+{
+    return t->heap_len ? t->heap[0] : NULL;
+}
+
+#endif
