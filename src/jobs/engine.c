@@ -15,26 +15,11 @@
 #include "core/b64.h"
 #include "http/http_file.h"
 #include "jobs/job_store.h"
+#include "jobs/engine_internal.h"
 #include "jobs/jobtable.h"
 #include "jobs/keymap.h"
 #include "jobs/workflow_store.h"
 
-struct engine {
-    struct ring *ring;
-    struct comfy_fleet *fleet;
-    struct store *store;
-    struct engine_config cfg;
-    struct workflow_set wf;
-    int outputs_fd; /* <storage>/outputs */
-    struct jobtable jt; /* jobs by id, in order, and the queue */
-    uint64_t seq;
-    size_t running;
-    bool stopping;
-    struct keymap idem;  /* owner \x1f key → job */
-    struct keymap cache; /* cache key → succeeded job */
-    unsigned long ticks;
-    struct ring_timer dispatch_timer;
-};
 
 
 /* --- events ------------------------------------------------------------------------------------ */
@@ -112,7 +97,6 @@ static void emit_status(struct engine *e, struct job *j)
 
 /* --- persistence ------------------------------------------------------------------------------ */
 
-static void persist(struct engine *e, struct job *j);
 static void dispatch(struct engine *e);
 
 struct save_ctx {
@@ -153,7 +137,7 @@ static void saved_cb(struct job_save *s)
     free(sc);
     if (j->dirty) {
         j->dirty = false;
-        persist(e, j);
+        engine_persist(e, j);
     }
     if (first)
         dispatch(e);
@@ -185,7 +169,7 @@ static int persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
 }
 
 /* Saves j's current state; coalesces while a save is in flight. */
-static void persist(struct engine *e, struct job *j)
+void engine_persist(struct engine *e, struct job *j)
 {
     if (!e->store)
         return;
@@ -309,7 +293,7 @@ static void run_done(struct comfy_run *r)
     j->done_emitting = true;
     if (e->cfg.privacy_mode)
         redact(j);
-    persist(e, j); /* snapshot includes the attempt log of r */
+    engine_persist(e, j); /* snapshot includes the attempt log of r */
     emit_status(e, j);
     comfy_run_free(r);
     free(r);
@@ -367,7 +351,7 @@ static void fail_now(struct engine *e, struct job *j, const char *code, const ch
     snprintf(j->error_code, sizeof(j->error_code), "%s", code);
     snprintf(j->error_message, sizeof(j->error_message), "%s", msg);
     j->finished_ms = job_now_ms();
-    persist(e, j);
+    engine_persist(e, j);
     emit_status(e, j);
 }
 
@@ -405,7 +389,7 @@ static bool start_job(struct engine *e, struct job *j)
         return false;
     }
     if (j->run) {
-        persist(e, j);
+        engine_persist(e, j);
         emit_status(e, j);
     }
     return true;
@@ -689,7 +673,7 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
         snprintf(j->error_message, sizeof(j->error_message), "canceled while queued");
         if (e->cfg.privacy_mode)
             redact(j);
-        persist(e, j);
+        engine_persist(e, j);
         emit_status(e, j);
         return 200;
     }
@@ -791,157 +775,6 @@ static int open_storage(struct engine *e, char *err, size_t errlen)
     return 0;
 }
 
-static void row_str(json_t *row, const char *k, char *dst, size_t cap)
-{
-    const char *v = json_string_value(json_object_get(row, k));
-    snprintf(dst, cap, "%s", v ? v : "");
-}
-
-static json_t *row_json(json_t *row, const char *k)
-{
-    const char *v = json_string_value(json_object_get(row, k));
-    return v ? json_loads(v, 0, NULL) : NULL;
-}
-
-static enum job_status status_from(const char *s)
-{
-    for (int i = JOB_QUEUED; i <= JOB_CANCELED; i++) {
-        if (s && !strcmp(s, job_status_name((enum job_status)i)))
-            return (enum job_status)i;
-    }
-    return JOB_FAILED;
-}
-
-static struct job *job_from_row(struct engine *e, json_t *row)
-{
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return NULL;
-    j->engine = e;
-    j->dirfd = -1;
-    j->durable = true;
-    j->upload_ms = j->backend_queue_ms = j->execution_ms = j->fetch_ms = -1;
-    row_str(row, "id", j->id, sizeof(j->id));
-    row_str(row, "owner", j->owner, sizeof(j->owner));
-    row_str(row, "workflow_id", j->workflow_id, sizeof(j->workflow_id));
-    row_str(row, "workflow_hash", j->workflow_hash, sizeof(j->workflow_hash));
-    row_str(row, "backend", j->backend, sizeof(j->backend));
-    row_str(row, "prompt_id", j->prompt_id, sizeof(j->prompt_id));
-    row_str(row, "error_code", j->error_code, sizeof(j->error_code));
-    row_str(row, "error_message", j->error_message, sizeof(j->error_message));
-    row_str(row, "error_node", j->error_node, sizeof(j->error_node));
-    row_str(row, "error_class", j->error_class, sizeof(j->error_class));
-    row_str(row, "cache_of", j->cache_of, sizeof(j->cache_of));
-    row_str(row, "cache_key", j->cache_key, sizeof(j->cache_key));
-    j->workflow_version = (int)json_integer_value(json_object_get(row, "workflow_version"));
-    j->inputs = row_json(row, "inputs");
-    j->metadata = row_json(row, "metadata");
-    j->graph = row_json(row, "graph");
-    j->node_errors = row_json(row, "node_errors");
-    j->priority = (int)json_integer_value(json_object_get(row, "priority"));
-    j->seq = (uint64_t)json_integer_value(json_object_get(row, "seq"));
-    j->attempts = (unsigned)json_integer_value(json_object_get(row, "attempts"));
-    j->cache_hit = json_integer_value(json_object_get(row, "cache_hit")) != 0;
-    j->created_ms = json_integer_value(json_object_get(row, "created_at"));
-    j->started_ms = json_integer_value(json_object_get(row, "started_at"));
-    j->finished_ms = json_integer_value(json_object_get(row, "finished_at"));
-    j->status = status_from(json_string_value(json_object_get(row, "status")));
-    j->nodes_total = (unsigned)json_object_size(j->graph);
-    return j;
-}
-
-static void recover_outputs(struct engine *e, json_t *outs)
-{
-    size_t i;
-    json_t *o;
-    json_array_foreach(outs, i, o)
-    {
-        struct job *j = jobtable_get(&e->jt, json_string_value(json_object_get(o, "job_id")) ?: "");
-        if (!j || j->noutputs >= 4096)
-            continue;
-        if (j->noutputs == j->outputs_cap) {
-            size_t nc = j->outputs_cap ? j->outputs_cap * 2 : 4;
-            struct job_output *no = realloc(j->outputs, nc * sizeof(*no));
-            if (!no)
-                continue;
-            j->outputs = no;
-            j->outputs_cap = nc;
-        }
-        struct job_output *jo = &j->outputs[j->noutputs++];
-        memset(jo, 0, sizeof(*jo));
-        row_str(o, "name", jo->name, sizeof(jo->name));
-        row_str(o, "mime", jo->mime, sizeof(jo->mime));
-        row_str(o, "sha256", jo->sha256, sizeof(jo->sha256));
-        row_str(o, "node", jo->node, sizeof(jo->node));
-        row_str(o, "kind", jo->kind, sizeof(jo->kind));
-        jo->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
-    }
-}
-
-static void recover_keys(struct engine *e, json_t *idem, json_t *cache)
-{
-    size_t i;
-    json_t *r;
-    json_array_foreach(idem, i, r)
-    {
-        const char *job = json_string_value(json_object_get(r, "job_id"));
-        const char *key = json_string_value(json_object_get(r, "key"));
-        const char *hash = json_string_value(json_object_get(r, "body_hash"));
-        if (job && key)
-            keymap_put(&e->idem, key, job, hash,
-                       json_integer_value(json_object_get(r, "expires_at")));
-    }
-    json_array_foreach(cache, i, r)
-    {
-        const char *job = json_string_value(json_object_get(r, "job_id"));
-        const char *key = json_string_value(json_object_get(r, "key"));
-        if (job && key)
-            keymap_put(&e->cache, key, job, NULL,
-                       json_integer_value(json_object_get(r, "expires_at")));
-    }
-}
-
-/* Reads back the recent jobs; every job that was queued or running when the gateway stopped
- * is queued again (a running one had its attempt interrupted: it counts). */
-static int recover(struct engine *e)
-{
-    uint64_t max_seq = 0;
-    json_t *all = job_store_load_recent(e->store, e->cfg.max_jobs_in_memory, job_now_ms(),
-                                        &max_seq);
-    if (!all)
-        return -1;
-    e->seq = max_seq;
-    size_t i;
-    json_t *row;
-    json_array_foreach(json_object_get(all, "jobs"), i, row)
-    {
-        struct job *j = job_from_row(e, row);
-        if (!j)
-            continue;
-        bool unfinished = !job_finished(j);
-        if (unfinished && !j->graph) {
-            j->status = JOB_FAILED; /* cannot run again without its graph */
-            snprintf(j->error_code, sizeof(j->error_code), "LOST");
-        }
-        if (jobtable_put(&e->jt, j) < 0) {
-            job_free(j);
-            continue;
-        }
-        if (unfinished && j->graph) {
-            if (j->status == JOB_RUNNING)
-                job_log(j, "warn", "the gateway restarted while it ran: queued again");
-            j->status = JOB_QUEUED;
-            j->started_ms = 0;
-            jobtable_push(&e->jt, j);
-            persist(e, j);
-        }
-    }
-    recover_outputs(e, json_object_get(all, "outputs"));
-    recover_keys(e, json_object_get(all, "idem"), json_object_get(all, "cache"));
-    json_decref(all);
-    return 0;
-}
-
 int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, struct store *st,
                const struct engine_config *cfg, char *err, size_t errlen)
 {
@@ -967,7 +800,7 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
         return -EIO;
     if (open_storage(e, err, errlen) < 0)
         return -EINVAL;
-    if (st && recover(e) < 0) {
+    if (st && engine_recover(e) < 0) {
         snprintf(err, errlen, "cannot read unfinished jobs from the store");
         return -EIO;
     }
