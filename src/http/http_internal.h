@@ -5,6 +5,7 @@
 #define COMFYGATE_HTTP_INTERNAL_H
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <linux/openat2.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -62,6 +63,7 @@ struct http_exchange {
     char fopt_ctype[96];
     char fopt_disp[256];
     char fopt_cc[96];
+    _Alignas(max_align_t) unsigned char app_slot[HTTP_APP_SLOT_SIZE];
 };
 
 struct http_conn {
@@ -101,6 +103,7 @@ struct http_conn {
     const struct http_upgrade_ops *up_ops;
     void *up_ctx;
     char peer[64];
+    char peer_ip[48];
 };
 
 struct http_server {

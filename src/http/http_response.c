@@ -77,6 +77,7 @@ void exchange_reset(struct http_exchange *ex)
     ex->body_bytes = 0;
     ex->match.nparams = 0;
     ex->match.route = NULL;
+    memset(ex->app_slot, 0, sizeof(ex->app_slot));
     buf_reset(&ex->headers, 8192);
     size_t n = 0;
     const char *rid = c->parser.req.nheaders ? http_header_get(&c->parser.req, "x-request-id", &n)
@@ -400,6 +401,21 @@ struct ring *http_ring(const struct http_exchange *ex)
 const char *http_peer(const struct http_exchange *ex)
 {
     return ex->conn->peer;
+}
+
+const char *http_peer_ip(const struct http_exchange *ex)
+{
+    return ex->conn->peer_ip;
+}
+
+void *http_app_slot(struct http_exchange *ex)
+{
+    return ex->app_slot;
+}
+
+const void *http_app_slot_const(const struct http_exchange *ex)
+{
+    return ex->app_slot;
 }
 
 struct logger *http_logger(const struct http_exchange *ex)

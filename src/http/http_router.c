@@ -67,6 +67,12 @@ static int split_pattern(struct http_route *rt)
 int http_router_add(struct http_router *r, const char *method, const char *pattern,
                     http_handler_fn fn, void *arg)
 {
+    return http_router_add_tagged(r, method, pattern, fn, arg, 0);
+}
+
+int http_router_add_tagged(struct http_router *r, const char *method, const char *pattern,
+                           http_handler_fn fn, void *arg, unsigned tag)
+{
     int m = method_from_name(method);
     if (m < 0)
         return -EINVAL;
@@ -84,6 +90,7 @@ int http_router_add(struct http_router *r, const char *method, const char *patte
     rt->pattern = strdup(pattern);
     rt->fn = fn;
     rt->arg = arg;
+    rt->tag = tag;
     if (!rt->pattern)
         return -ENOMEM;
     int rc = split_pattern(rt);

@@ -34,6 +34,7 @@ struct http_route {
     unsigned nsegs;
     http_handler_fn fn;
     void *arg;
+    unsigned tag; /* the application's (e.g. who may call it); 0 by default */
 };
 
 struct http_router {
@@ -59,6 +60,9 @@ void http_router_free(struct http_router *r);
 /* method is a name ("GET"); returns 0, or -EINVAL for a bad pattern / unknown method. */
 int http_router_add(struct http_router *r, const char *method, const char *pattern,
                     http_handler_fn fn, void *arg);
+/* The same, with an application tag the before_route hook can read from the match. */
+int http_router_add_tagged(struct http_router *r, const char *method, const char *pattern,
+                           http_handler_fn fn, void *arg, unsigned tag);
 enum http_match_result http_router_match(const struct http_router *r, int method,
                                          const char *path, size_t len, struct http_match *m);
 

@@ -294,6 +294,8 @@ static void dispatch(struct http_conn *c)
     struct http_match *m = &ex->match;
     enum http_match_result mr =
         http_router_match(c->srv->router, r->method, r->path, r->path_len, m);
+    if (c->srv->cfg->before_route && c->srv->cfg->before_route(ex, mr, m))
+        return;
     if (mr == HTTP_MATCH_OK) {
         m->route->fn(ex, m->route->arg);
     } else if (mr == HTTP_MATCH_METHOD) {
@@ -408,6 +410,7 @@ static void peer_name(struct http_conn *c)
         port = ntohs(a->sin6_port);
     }
     snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
+    snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", host);
 }
 
 static void conn_new(struct http_server *s, int fd)

@@ -32,6 +32,11 @@ struct http_server_config {
     size_t pipe_size;             /* splice pipe capacity */
     bool access_log;
     const char *server_name;
+    /* Runs for every parsed request before its route's handler, also when no route matched
+     * (404/405, CORS preflights): it may add headers, fill the exchange's app slot, or answer
+     * itself (returning true: the handler then does not run). NULL: none. */
+    bool (*before_route)(struct http_exchange *ex, enum http_match_result mr,
+                         const struct http_match *m);
 };
 
 struct http_server;
@@ -59,6 +64,13 @@ int http_param_copy(const struct http_exchange *ex, const char *name, char *dst,
 struct ring *http_ring(const struct http_exchange *ex);
 /* The client's address ("host:port"), for audit records. */
 const char *http_peer(const struct http_exchange *ex);
+/* The client's address alone ("192.0.2.1", "2001:db8::1"), for rate limits. */
+const char *http_peer_ip(const struct http_exchange *ex);
+/* A small per-request scratch area for the application (e.g. who is calling), zeroed before
+ * each request. */
+#define HTTP_APP_SLOT_SIZE 512
+void *http_app_slot(struct http_exchange *ex);
+const void *http_app_slot_const(const struct http_exchange *ex);
 struct logger *http_logger(const struct http_exchange *ex);
 void *http_app(const struct http_exchange *ex);
 bool http_is_head(const struct http_exchange *ex);

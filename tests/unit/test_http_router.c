@@ -303,6 +303,21 @@ static void many_routes_grow(void **state)
     http_router_free(&r);
 }
 
+/* A route's tag (who may call it) comes back with the match; plain adds carry 0. */
+static void route_tags(void **state)
+{
+    struct http_router r;
+    http_router_init(&r);
+    assert_int_equal(http_router_add_tagged(&r, "GET", "/admin/:x", h_any, NULL, 7), 0);
+    assert_int_equal(http_router_add(&r, "GET", "/open", h_any, NULL), 0);
+    assert_int_equal(http_router_match(&r, HTTP_GET, "/admin/a", 8, &M), HTTP_MATCH_OK);
+    assert_int_equal(M.route->tag, 7);
+    assert_int_equal(http_router_match(&r, HTTP_GET, "/open", 5, &M), HTTP_MATCH_OK);
+    assert_int_equal(M.route->tag, 0);
+    assert_int_equal(http_router_add_tagged(&r, "BOGUS", "/b", h_any, NULL, 1), -EINVAL);
+    http_router_free(&r);
+}
+
 static void pattern_text_matches(void **state)
 {
     expect_route(HTTP_GET, "/outputs/a/b", 14);
@@ -332,6 +347,7 @@ int main(void)
         cmocka_unit_test(allow_list_bounded),
         cmocka_unit_test(pattern_limits),
         cmocka_unit_test(many_routes_grow),
+        cmocka_unit_test(route_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
