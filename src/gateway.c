@@ -106,7 +106,7 @@ static int engine_start(struct reactor *re)
     ec.idem_ttl_s = c->idempotency_ttl_seconds;
     ec.limits.max_image_size = c->max_image_size;
     ec.limits.max_batch_size = c->max_batch_size;
-    snprintf(ec.storage_path, sizeof(ec.storage_path), "%s", c->storage_local_path);
+    ec.storage = &gw->storage;
     snprintf(ec.workflows_dir, sizeof(ec.workflows_dir), "%s", c->workflows_dir);
     char err[512];
     int rc = engine_new(&gw->engine, &re->ring, gw->fleet, gw->store, &ec, err, sizeof(err));
@@ -291,28 +291,39 @@ static int backends_from(struct gateway *gw)
     return 0;
 }
 
-/* The data directory, the database (its thread starts here) and the outputs root. */
-static int storage_open(struct gateway *gw)
+/* The database file DATABASE_URL names ("sqlite:PATH" or "sqlite://PATH"), or the default
+ * inside the data directory. */
+static int database_path(const struct config *cfg, char *path, size_t cap)
+{
+    const char *u = cfg->database_url;
+    if (!u[0]) {
+        snprintf(path, cap, "%s/comfygate.db", cfg->storage_local_path);
+        return 0;
+    }
+    size_t skip = !strncmp(u, "sqlite://", 9) ? 9 : !strncmp(u, "sqlite:", 7) ? 7 : 0;
+    if (!skip || !u[skip]) {
+        fprintf(stderr, "comfygate: DATABASE_URL %.*s... is not supported: use sqlite:PATH\n",
+                (int)strcspn(u, ":"), u);
+        return -1;
+    }
+    snprintf(path, cap, "%s", u + skip);
+    return 0;
+}
+
+/* The data directory and outputs (the storage provider), and the database (its thread starts
+ * here). */
+static int data_open(struct gateway *gw)
 {
     const struct config *cfg = gw->cfg;
     char path[1200], err[512];
-    if (mkdir(cfg->storage_local_path, 0755) < 0 && errno != EEXIST) {
-        fprintf(stderr, "comfygate: cannot create STORAGE_LOCAL_PATH %s: %s\n",
-                cfg->storage_local_path, strerror(errno));
+    struct storage_config stc = {.provider = cfg->storage_provider,
+                                 .local_path = cfg->storage_local_path};
+    if (storage_open(&gw->storage, &stc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "comfygate: %s\n", err);
         return -1;
     }
-    snprintf(path, sizeof(path), "%s/outputs", cfg->storage_local_path);
-    mkdir(path, 0755);
-    gw->outputs_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (gw->outputs_fd < 0) {
-        fprintf(stderr, "comfygate: cannot open %s: %s\n", path, strerror(errno));
+    if (database_path(cfg, path, sizeof(path)) < 0)
         return -1;
-    }
-    if (cfg->database_url[0])
-        snprintf(path, sizeof(path), "%s", cfg->database_url + (strncmp(cfg->database_url,
-                 "sqlite://", 9) ? 7 : 9));
-    else
-        snprintf(path, sizeof(path), "%s/comfygate.db", cfg->storage_local_path);
     gw->store = calloc(1, sizeof(*gw->store));
     struct store_config sc = {.path = path, .synchronous_full = true};
     if (!gw->store || store_open(gw->store, &sc, err, sizeof(err)) < 0) {
@@ -340,7 +351,6 @@ int gateway_run(const struct config *cfg)
     gw.cfg = cfg;
     gw.start_ns = ring_clock_ns();
     gw.static_fd = -1;
-    gw.outputs_fd = -1;
     log_init(&gw.log, STDOUT_FILENO, (enum log_level)cfg->log_level, -1);
     gw.log.autoflush = 1;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -362,11 +372,10 @@ int gateway_run(const struct config *cfg)
 
     /* libcurl's global state must be set up before any thread uses it. */
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (storage_open(&gw) < 0) {
+    if (data_open(&gw) < 0) {
         setup_release(&gw);
         free(gw.store); /* allocated, not opened */
-        if (gw.outputs_fd >= 0)
-            close(gw.outputs_fd);
+        storage_close(&gw.storage);
         curl_global_cleanup();
         return 2;
     }
@@ -390,8 +399,7 @@ int gateway_run(const struct config *cfg)
         store_close(gw.store);
         free(gw.store);
     }
-    if (gw.outputs_fd >= 0)
-        close(gw.outputs_fd);
+    storage_close(&gw.storage);
     curl_global_cleanup();
     return 0;
 }

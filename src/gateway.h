@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "jobs/engine.h"
+#include "store/storage.h"
 #include "store/store.h"
 #include "http/http_router.h"
 #include "http/http_server.h"
@@ -51,7 +52,7 @@ struct gateway {
     struct comfy_fleet *fleet;
     struct store *store;   /* its own thread */
     struct engine *engine; /* on FLEET_REACTOR */
-    int outputs_fd;        /* <STORAGE_LOCAL_PATH>/outputs, shared read-only */
+    struct storage storage; /* job outputs: shared read-only by every reactor */
     struct logger log; /* main thread */
 };
 

@@ -20,6 +20,7 @@ struct api_call {
     /* request */
     char id[96];
     char name[320];
+    char key[STORAGE_KEY_MAX];
     char owner[128];
     json_t *body;
     long limit;

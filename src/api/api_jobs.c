@@ -257,29 +257,42 @@ static void outputs_list_cb(struct http_exchange *ex, void *arg)
 static void output_file_work(struct api_call *c)
 {
     struct job *j = engine_job(c->gw->engine, c->id, c->owner);
-    bool known = false;
-    for (size_t i = 0; j && i < j->noutputs; i++)
-        known |= !strcmp(j->outputs[i].name, c->name);
-    if (!known)
+    const struct job_output *o = NULL;
+    for (size_t i = 0; j && i < j->noutputs && !o; i++) {
+        if (!strcmp(j->outputs[i].name, c->name))
+            o = &j->outputs[i];
+    }
+    if (!o)
         return api_call_error(c, 404, "OUTPUT_NOT_FOUND", "no output %s", c->name);
+    snprintf(c->key, sizeof(c->key), "%s", o->key);
     if (j->cache_of[0]) /* a cache hit serves the files of the job it shares them with */
         snprintf(c->id, sizeof(c->id), "%s", j->cache_of);
     c->status = 200;
     api_call_done(c);
 }
 
+/* Runs on the connection's reactor: asks the storage provider where the object is. A local
+ * file is served zero-copy; a provider that hands out URLs gets a redirect. */
 static void output_file_reply(struct api_call *c)
 {
-    char rel[512];
-    snprintf(rel, sizeof(rel), "%s/%s", c->id, c->name);
-    char enc[16];
-    if (http_query_get(http_req(c->ex), "encoding", enc, sizeof(enc)) >= 0 &&
-        !strcmp(enc, "base64")) {
-        http_respond_file_base64(c->ex, c->gw->outputs_fd, rel, c->name, http_file_mime(c->name));
+    struct storage_loc loc;
+    if (storage_locate(&c->gw->storage, c->id, c->name, c->key, &loc) < 0) {
+        http_respond_error(c->ex, 404, "OUTPUT_NOT_FOUND", "output %s is not in storage", c->name);
         return;
     }
-    struct http_file_opts o = {.disposition_name = c->name, .cache_control = "private, max-age=31536000, immutable"};
-    http_respond_file(c->ex, c->gw->outputs_fd, rel, &o);
+    char enc[16];
+    bool b64 = http_query_get(http_req(c->ex), "encoding", enc, sizeof(enc)) >= 0 &&
+               !strcmp(enc, "base64");
+    if (loc.kind == STORAGE_LOC_URL) {
+        http_add_header(c->ex, "Location", loc.path);
+        http_respond(c->ex, 302, NULL, NULL, 0);
+    } else if (b64) {
+        http_respond_file_base64(c->ex, loc.dirfd, loc.path, c->name, http_file_mime(c->name));
+    } else {
+        struct http_file_opts o = {.disposition_name = c->name,
+                                   .cache_control = "private, max-age=31536000, immutable"};
+        http_respond_file(c->ex, loc.dirfd, loc.path, &o);
+    }
 }
 
 static void output_file_cb(struct http_exchange *ex, void *arg)

@@ -220,25 +220,29 @@ static void run_state(struct comfy_run *r)
     }
 }
 
-static void run_output(struct comfy_run *r, const struct comfy_output *o)
+static void finish_run(struct job *j);
+
+/* An output on its way into storage: the job lists it only once the provider has it. */
+struct out_commit {
+    struct storage_commit c;
+    struct job *job;
+    struct job_output out;
+};
+
+static void output_listed(struct job *j, const struct job_output *src)
 {
-    struct job *j = run_job(r);
     if (j->noutputs == j->outputs_cap) {
         size_t nc = j->outputs_cap ? j->outputs_cap * 2 : 4;
         struct job_output *no = realloc(j->outputs, nc * sizeof(*no));
-        if (!no)
+        if (!no) {
+            j->storage_err = -ENOMEM;
             return;
+        }
         j->outputs = no;
         j->outputs_cap = nc;
     }
     struct job_output *jo = &j->outputs[j->noutputs++];
-    memset(jo, 0, sizeof(*jo));
-    snprintf(jo->name, sizeof(jo->name), "%s", o->local_name);
-    jo->size = o->size;
-    snprintf(jo->mime, sizeof(jo->mime), "%s", http_file_mime(o->local_name));
-    snprintf(jo->sha256, sizeof(jo->sha256), "%s", o->sha256);
-    snprintf(jo->node, sizeof(jo->node), "%s", o->node);
-    snprintf(jo->kind, sizeof(jo->kind), "%s", o->kind);
+    *jo = *src;
     if (j->subs) {
         char url[512];
         snprintf(url, sizeof(url), "/outputs/%s/%s", j->id, jo->name);
@@ -246,6 +250,55 @@ static void run_output(struct comfy_run *r, const struct comfy_output *o)
              json_pack("{s:s, s:I, s:s, s:s, s:s}", "filename", jo->name, "size",
                        (json_int_t)jo->size, "mime", jo->mime, "sha256", jo->sha256, "url", url));
     }
+}
+
+static void output_committed(struct storage_commit *c, int err)
+{
+    struct out_commit *oc = (struct out_commit *)c;
+    struct job *j = oc->job;
+    j->commits_pending--;
+    if (err < 0) {
+        if (!j->storage_err)
+            j->storage_err = err;
+        jlog(j->engine, j, "error", "output %s could not be stored: %s", oc->out.name,
+             strerror(-err));
+    } else {
+        snprintf(oc->out.key, sizeof(oc->out.key), "%s", c->key);
+        output_listed(j, &oc->out);
+    }
+    free(oc);
+    if (j->commits_pending == 0 && j->run_finished)
+        finish_run(j);
+}
+
+static void run_output(struct comfy_run *r, const struct comfy_output *o)
+{
+    struct job *j = run_job(r);
+    struct engine *e = j->engine;
+    struct out_commit *oc = calloc(1, sizeof(*oc));
+    if (!oc) {
+        j->storage_err = -ENOMEM;
+        return;
+    }
+    struct job_output *jo = &oc->out;
+    snprintf(jo->name, sizeof(jo->name), "%s", o->local_name);
+    jo->size = o->size;
+    snprintf(jo->mime, sizeof(jo->mime), "%s", http_file_mime(o->local_name));
+    snprintf(jo->sha256, sizeof(jo->sha256), "%s", o->sha256);
+    snprintf(jo->node, sizeof(jo->node), "%s", o->node);
+    snprintf(jo->kind, sizeof(jo->kind), "%s", o->kind);
+    oc->job = j;
+    oc->c.ring = e->ring;
+    oc->c.job_id = j->id;
+    oc->c.name = jo->name;
+    oc->c.mime = jo->mime;
+    oc->c.size = jo->size;
+    oc->c.sha256 = jo->sha256;
+    oc->c.done = output_committed;
+    j->commits_pending++;
+    int rc = storage_commit(e->cfg.storage, &oc->c);
+    if (rc < 0) /* not started: done will not run */
+        output_committed(&oc->c, rc);
 }
 
 /* PRIVACY_MODE: every string input becomes "[redacted]" and the rendered graph (which holds
@@ -263,12 +316,18 @@ static void redact(struct job *j)
     j->graph = NULL;
 }
 
-static void run_done(struct comfy_run *r)
+/* The run ended and every output it reported is in storage (or failed to get there). */
+static void finish_run(struct job *j)
 {
-    struct job *j = run_job(r);
     struct engine *e = j->engine;
-    run_state(r);
-    if (r->err == COMFY_OK) {
+    struct comfy_run *r = j->run;
+    if (r->err == COMFY_OK && j->storage_err) {
+        j->status = JOB_FAILED;
+        snprintf(j->error_code, sizeof(j->error_code), "STORAGE_ERROR");
+        snprintf(j->error_message, sizeof(j->error_message), "an output could not be stored: %s",
+                 strerror(-j->storage_err));
+        jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
+    } else if (r->err == COMFY_OK) {
         j->status = JOB_SUCCEEDED;
         if (e->cfg.cache_enabled && j->cache_key[0])
             keymap_put(&e->cache, j->cache_key, j->id, NULL,
@@ -290,7 +349,6 @@ static void run_done(struct comfy_run *r)
                     r->recs[i].backend, comfy_err_code(r->recs[i].err));
     }
     j->finished_ms = job_now_ms();
-    j->done_emitting = true;
     if (e->cfg.privacy_mode)
         redact(j);
     engine_persist(e, j); /* snapshot includes the attempt log of r */
@@ -303,6 +361,16 @@ static void run_done(struct comfy_run *r)
     j->dirfd = -1;
     e->running--;
     dispatch(e);
+}
+
+static void run_done(struct comfy_run *r)
+{
+    struct job *j = run_job(r);
+    run_state(r);
+    j->done_emitting = true;
+    j->run_finished = true;
+    if (j->commits_pending == 0)
+        finish_run(j);
 }
 
 /* Sampler previews to listeners, at most PREVIEW_EVERY_MS apart (they can come per step). */
@@ -332,13 +400,11 @@ static const struct comfy_run_ops run_ops = {
     .on_preview = run_preview,
 };
 
-/* Creates <storage>/outputs/<id>/ (a metadata operation on local disk, done inline). */
+/* The job's staging directory, where the backend's outputs are written. */
 static int job_dir(struct engine *e, struct job *j)
 {
-    if (mkdirat(e->outputs_fd, j->id, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    j->dirfd = openat(e->outputs_fd, j->id, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    return j->dirfd < 0 ? -errno : 0;
+    j->dirfd = storage_stage_open(e->cfg.storage, j->id);
+    return j->dirfd < 0 ? j->dirfd : 0;
 }
 
 static void redact(struct job *j);
@@ -753,27 +819,7 @@ struct workflow_set *engine_workflows(struct engine *e)
     return &e->wf;
 }
 
-int engine_outputs_dirfd(struct engine *e, const char *job_id)
-{
-    return openat(e->outputs_fd, job_id, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-}
-
 /* --- life ------------------------------------------------------------------------------------- */
-
-static int open_storage(struct engine *e, char *err, size_t errlen)
-{
-    char path[1200];
-    mkdir(e->cfg.storage_path, 0755);
-    snprintf(path, sizeof(path), "%s/outputs", e->cfg.storage_path);
-    mkdir(path, 0755);
-    e->outputs_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (e->outputs_fd < 0) {
-        snprintf(err, errlen, "cannot use STORAGE_LOCAL_PATH %s: %s", e->cfg.storage_path,
-                 strerror(errno));
-        return -1;
-    }
-    return 0;
-}
 
 int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, struct store *st,
                const struct engine_config *cfg, char *err, size_t errlen)
@@ -785,7 +831,6 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
     e->fleet = fleet;
     e->store = st;
     e->cfg = *cfg;
-    e->outputs_fd = -1;
     workflow_set_init(&e->wf, 100000);
     *out = e;
     if (jobtable_init(&e->jt) < 0 || keymap_init(&e->idem, 1000000) < 0 || keymap_init(&e->cache, 1000000) < 0)
@@ -798,8 +843,10 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
         return -EINVAL;
     if (st && workflow_store_load(st, &e->wf, err, errlen) < 0)
         return -EIO;
-    if (open_storage(e, err, errlen) < 0)
+    if (!cfg->storage) {
+        snprintf(err, errlen, "no output storage configured");
         return -EINVAL;
+    }
     if (st && engine_recover(e) < 0) {
         snprintf(err, errlen, "cannot read unfinished jobs from the store");
         return -EIO;
@@ -825,7 +872,7 @@ bool engine_idle(const struct engine *e)
 {
     for (size_t i = 0; i < e->jt.norder; i++) {
         const struct job *j = e->jt.order[i];
-        if (j->persisting || (j->run && !comfy_run_quiet(j->run)))
+        if (j->persisting || j->commits_pending || (j->run && !comfy_run_quiet(j->run)))
             return false;
     }
     return true;
@@ -847,8 +894,6 @@ void engine_free(struct engine *e)
     keymap_free(&e->idem);
     keymap_free(&e->cache);
     workflow_set_free(&e->wf);
-    if (e->outputs_fd >= 0)
-        close(e->outputs_fd);
     free(e);
 }
 

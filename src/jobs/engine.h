@@ -17,6 +17,7 @@
 #include "jobs/job.h"
 #include "jobs/workflow.h"
 #include "ring/ring.h"
+#include "store/storage.h"
 #include "store/store.h"
 
 struct engine_config {
@@ -27,7 +28,7 @@ struct engine_config {
     unsigned max_attempts;
     uint64_t max_output_bytes;
     struct workflow_limits limits;
-    char storage_path[1024];     /* outputs under <storage_path>/outputs/<job id>/ */
+    struct storage *storage;     /* where outputs are staged and kept (not owned) */
     char workflows_dir[1024];    /* bundled templates */
     bool privacy_mode;
     bool cache_enabled;
@@ -97,7 +98,5 @@ struct engine_sub {
 /* On the dispatcher. 404 if the job is unknown to owner, else 200. */
 int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s);
 void engine_unsubscribe(struct engine *e, struct engine_sub *s);
-/* Directory of a job's outputs (opened O_PATH), or -1. */
-int engine_outputs_dirfd(struct engine *e, const char *job_id);
 
 #endif

@@ -12,7 +12,6 @@ struct engine {
     struct store *store;
     struct engine_config cfg;
     struct workflow_set wf;
-    int outputs_fd; /* <storage>/outputs */
     struct jobtable jt; /* jobs by id, in order, and the queue */
     uint64_t seq;
     size_t running;

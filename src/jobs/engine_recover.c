@@ -91,6 +91,7 @@ static void recover_outputs(struct engine *e, json_t *outs)
         row_str(o, "sha256", jo->sha256, sizeof(jo->sha256));
         row_str(o, "node", jo->node, sizeof(jo->node));
         row_str(o, "kind", jo->kind, sizeof(jo->kind));
+        row_str(o, "storage_key", jo->key, sizeof(jo->key));
         jo->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
     }
 }

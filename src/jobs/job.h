@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "comfy/comfy_run.h"
+#include "store/storage.h"
 
 enum job_status {
     JOB_QUEUED = 0,
@@ -25,6 +26,7 @@ struct job_output {
     char sha256[65];
     char node[64];
     char kind[16];
+    char key[STORAGE_KEY_MAX]; /* where the storage provider keeps it */
 };
 
 struct engine;
@@ -67,7 +69,10 @@ struct job {
     /* stages of the last attempt, ms (-1: not reached) */
     int64_t upload_ms, backend_queue_ms, execution_ms, fetch_ms;
     struct comfy_run *run;
-    int dirfd; /* outputs directory while running */
+    int dirfd; /* staging directory of the outputs while running */
+    unsigned commits_pending; /* outputs being made durable by the storage provider */
+    int storage_err;          /* the first failed commit (-errno) */
+    bool run_finished;        /* the run ended; finishing waits for commits_pending */
     bool persisting; /* a store write is in flight */
     bool dirty;      /* state changed while it was */
     bool cancel_requested;

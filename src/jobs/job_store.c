@@ -36,10 +36,10 @@ json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
     json_t *outs = json_array();
     for (size_t i = 0; i < j->noutputs; i++) {
         const struct job_output *o = &j->outputs[i];
-        json_array_append_new(outs, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "name", o->name,
-                                              "size", (json_int_t)o->size, "mime", o->mime,
-                                              "sha256", o->sha256, "node", o->node, "kind",
-                                              o->kind));
+        json_array_append_new(outs, json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s}", "name",
+                                              o->name, "size", (json_int_t)o->size, "mime",
+                                              o->mime, "sha256", o->sha256, "node", o->node,
+                                              "kind", o->kind, "key", o->key));
     }
     json_t *atts = json_array();
     for (unsigned i = 0; run && i < run->nrecs; i++) {
@@ -149,14 +149,12 @@ static int save_children(struct store *s, json_t *row)
         sqlite3_stmt *st = store_stmt(s, OUTPUT);
         if (!st)
             return SQLITE_ERROR;
-        char key[400];
-        snprintf(key, sizeof(key), "outputs/%s/%s", id,
-                 json_string_value(json_object_get(o, "name")));
+        const char *key = json_string_value(json_object_get(o, "key"));
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         static const char *const cols[] = {"name", "size", "mime", "sha256"};
         for (int k = 0; k < 4; k++)
             bind_json(st, 2 + k, json_object_get(o, cols[k]));
-        sqlite3_bind_text(st, 6, key, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, key ? key : "", -1, SQLITE_STATIC);
         bind_json(st, 7, json_object_get(o, "node"));
         bind_json(st, 8, json_object_get(o, "kind"));
         bind_json(st, 9, json_object_get(row, "finished_at"));

@@ -3,6 +3,7 @@ import base64
 import hashlib
 import json
 import os
+import sqlite3
 import threading
 import time
 import http.client
@@ -122,6 +123,14 @@ def test_cache_hit():
     assert [o["sha256"] for o in hit["outputs"]] == [o["sha256"] for o in first["outputs"]]
     st, _, raw, _ = gw.request(state["port"], "GET", hit["outputs"][0]["url"])
     assert st == 200 and hashlib.sha256(raw).hexdigest() == hit["outputs"][0]["sha256"]
+    # the storage provider's keys: the hit points at the objects of the job it shares
+    db = sqlite3.connect(os.path.join(state["gw"].storage, "comfygate.db"))
+    keys = dict(db.execute("SELECT job_id, storage_key FROM outputs WHERE job_id IN (?, ?)",
+                           (first["id"], hit["id"])).fetchall())
+    db.close()
+    name = first["outputs"][0]["filename"]
+    assert keys[first["id"]] == "outputs/%s/%s" % (first["id"], name), keys
+    assert keys[hit["id"]] == keys[first["id"]], keys
     # other inputs: no hit
     st, _, _, j = submit({"workflowId": "smoke", "inputs": {"width": 21, "height": 20, "color": 255}})
     assert st == 202

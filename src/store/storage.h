@@ -1,0 +1,105 @@
+/* storage — where job outputs live: the interface every storage provider implements.
+ *
+ * Outputs are always *staged* first in a local directory per job (a backend's /view download is
+ * streamed there by file_sink: temporary name, fsync, rename), because that is the one write
+ * path that is crash-safe and never holds a file in memory. `commit` then makes a staged file
+ * durable in the provider and names it with a storage key; for the local provider the staged
+ * file already is the final one, while an object-store provider uploads it. Readers ask
+ * `locate` how to serve an object: a local file (a directory and a relative path, served
+ * zero-copy through the ring) or a URL (e.g. a presigned GET, answered with a redirect).
+ *
+ * A provider is created at start-up from the configuration and is then shared read-only by
+ * every reactor: stage_open and locate may run on any reactor thread; commit runs on the
+ * reactor passed in the request, and its done callback comes back on that reactor. */
+#ifndef COMFYGATE_STORAGE_H
+#define COMFYGATE_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ring/ring.h"
+
+#define STORAGE_KEY_MAX 400
+
+struct storage;
+
+enum storage_loc_kind {
+    STORAGE_LOC_FILE, /* dirfd + path: a file on this machine */
+    STORAGE_LOC_URL,  /* path is a URL the client may fetch */
+};
+
+struct storage_loc {
+    enum storage_loc_kind kind;
+    int dirfd;      /* FILE: owned by the provider, never closed by the caller */
+    char path[1024]; /* FILE: relative to dirfd, no "..", no leading '/'; URL: absolute */
+};
+
+/* One staged file to commit. Embedded in its owner; valid until done has run. */
+struct storage_commit {
+    struct ring *ring;    /* done runs here */
+    const char *job_id;
+    const char *name;     /* file name in the job's staging directory */
+    const char *mime;
+    uint64_t size;
+    const char *sha256;   /* lowercase hex */
+    char key[STORAGE_KEY_MAX]; /* out: where the object now lives */
+    void (*done)(struct storage_commit *c, int err); /* err: 0 or -errno */
+    /* the provider's, while the commit is in flight */
+    struct storage *st;
+    struct storage_commit_op {
+        struct ring_op op;
+        struct storage_commit *c;
+    } sync[2];
+    int fd[2];
+    unsigned pending;
+    int err;
+};
+
+struct storage_ops {
+    const char *name;
+    /* A directory (O_PATH) to stage a job's outputs in, created if needed; the caller closes
+     * it. Negative errno on failure. */
+    int (*stage_open)(struct storage *s, const char *job_id);
+    /* Starts making c durable; c->done follows on c->ring (possibly before this returns). */
+    int (*commit)(struct storage *s, struct storage_commit *c);
+    /* How to serve object `name` of job `job_id` (stored under `key`); -ENOENT if unknown. */
+    int (*locate)(const struct storage *s, const char *job_id, const char *name, const char *key,
+                  struct storage_loc *out);
+    void (*close)(struct storage *s);
+};
+
+struct storage {
+    const struct storage_ops *ops;
+    void *impl;
+};
+
+struct storage_config {
+    const char *provider;   /* "local" */
+    const char *local_path; /* STORAGE_LOCAL_PATH: outputs go to <local_path>/outputs */
+};
+
+/* Creates the configured provider; on error writes a message to err. */
+int storage_open(struct storage *s, const struct storage_config *cfg, char *err, size_t errlen);
+void storage_close(struct storage *s);
+
+static inline int storage_stage_open(struct storage *s, const char *job_id)
+{
+    return s->ops->stage_open(s, job_id);
+}
+static inline int storage_commit(struct storage *s, struct storage_commit *c)
+{
+    return s->ops->commit(s, c);
+}
+static inline int storage_locate(const struct storage *s, const char *job_id, const char *name,
+                                 const char *key, struct storage_loc *out)
+{
+    return s->ops->locate(s, job_id, name, key, out);
+}
+
+/* True when name is a plain file name: no '/', not "." or "..", no control characters. */
+int storage_name_ok(const char *name);
+
+/* The local provider (storage_local.c). */
+int storage_local_open(struct storage *s, const char *local_path, char *err, size_t errlen);
+
+#endif
