@@ -101,10 +101,28 @@ static void upload_done(struct comfy_call *c, int err, long status)
     upload_next(a);
 }
 
+/* Inputs are on the backend: the owner may hold the submit until it has recorded it. */
+static void ready_to_submit(struct comfy_attempt *a)
+{
+    if (a->ops->before_submit && a->ops->before_submit(a)) {
+        a->submit_held = true;
+        return;
+    }
+    submit(a);
+}
+
+void comfy_attempt_submit_go(struct comfy_attempt *a)
+{
+    if (!a->submit_held || a->done_reported)
+        return;
+    a->submit_held = false;
+    submit(a);
+}
+
 static void upload_next(struct comfy_attempt *a)
 {
     if (a->uploaded == a->ninputs) {
-        submit(a);
+        ready_to_submit(a);
         return;
     }
     const struct comfy_input_file *in = &a->inputs[a->uploaded];
@@ -487,7 +505,9 @@ static void queue_done(struct comfy_call *c, int err, long status)
         }
         if (running && a->state == CA_QUEUED)
             set_state(a, CA_RUNNING);
-        if (!a->be->ws_open)
+        /* A re-attached prompt keeps being polled: its events go to the client id that
+         * submitted it, which is ours again only if the instance id survived the restart. */
+        if (!a->be->ws_open || a->reattached)
             poll_start(a);
         return;
     }
@@ -530,7 +550,8 @@ static void poll_timer_cb(struct ring_timer *t)
         (struct comfy_attempt *)((char *)t - offsetof(struct comfy_attempt, poll_timer));
     if (a->done_reported)
         return;
-    if (a->be->ws_open && !a->submit_unsure && !a->exec_finished && !a->lost_suspect)
+    if (a->be->ws_open && !a->submit_unsure && !a->exec_finished && !a->lost_suspect &&
+        !a->reattached)
         return; /* the socket is back; events will come */
     history_check(a, a->exec_finished);
 }
@@ -677,7 +698,7 @@ void comfy_attempt_cancel(struct comfy_attempt *a)
     if (a->done_reported || a->canceling)
         return;
     a->canceling = true;
-    if (a->state == CA_UPLOADING || a->state == CA_IDLE)
+    if (a->state == CA_UPLOADING || a->state == CA_IDLE || a->submit_held)
         return finish(a, COMFY_INTERRUPTED, "canceled");
     if (a->state == CA_COLLECTING)
         return; /* it already ran; let the outputs land */
@@ -691,7 +712,7 @@ static void timeout_cb(struct ring_timer *t)
     if (a->done_reported || a->state == CA_COLLECTING)
         return;
     a->timed_out = true;
-    if (a->state < CA_SUBMITTING)
+    if (a->state < CA_SUBMITTING || a->submit_held)
         return finish(a, COMFY_TIMEOUT, "execution time limit reached");
     stop_on_backend(a);
 }
@@ -728,11 +749,17 @@ int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
         snprintf(be->last_ckpt, sizeof(be->last_ckpt), "%s", ck);
     if (a->timeout_ms)
         ring_timer_arm(be->ring, &a->timeout_timer, a->timeout_ms);
-    if (a->ninputs) {
+    if (p->reattach) {
+        /* events sent while no gateway listened are lost: ask where it is */
+        a->reattached = true;
+        a->submitted_ns = a->begun_ns;
+        set_state(a, CA_QUEUED);
+        history_check(a, false);
+    } else if (a->ninputs) {
         set_state(a, CA_UPLOADING);
         upload_next(a);
     } else {
-        submit(a);
+        ready_to_submit(a);
     }
     return 0;
 }

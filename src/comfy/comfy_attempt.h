@@ -59,6 +59,10 @@ struct comfy_attempt_params {
     uint32_t timeout_ms;    /* execution time limit (0: none) */
     uint64_t max_output_bytes;
     bool strip_png_text;    /* PRIVACY_MODE */
+    /* The prompt was submitted before (by an earlier gateway process): do not upload or
+     * submit; find it on the backend (/history, /queue) and follow it. If the backend no longer
+     * knows it, the attempt ends with COMFY_UNREACHABLE. */
+    bool reattach;
 };
 
 struct comfy_attempt;
@@ -69,6 +73,10 @@ struct comfy_attempt_ops {
     /* optional: a sampler preview image (p valid during the call) */
     void (*on_preview)(struct comfy_attempt *a, const char *mime, const unsigned char *p,
                        size_t n);
+    /* optional: called once the inputs are uploaded, just before the prompt is sent. Returning
+     * true holds the submit until comfy_attempt_submit_go (the owner first makes the prompt id
+     * durable, so a crash can never leave a prompt running that nobody knows about). */
+    bool (*before_submit)(struct comfy_attempt *a);
 };
 
 struct comfy_attempt {
@@ -88,6 +96,8 @@ struct comfy_attempt {
     bool strip_png_text;
     int submit_tries;
     bool submit_unsure; /* a submit failed in transit: it may or may not be there */
+    bool submit_held;   /* before_submit asked to wait */
+    bool reattached;    /* following a prompt an earlier process submitted */
 
     /* progress */
     unsigned nodes_total, nodes_done, nodes_cached;
@@ -133,6 +143,8 @@ struct comfy_attempt {
 int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
                         const struct comfy_attempt_params *p, const struct comfy_attempt_ops *ops,
                         void *ctx);
+/* Sends a submit that before_submit held. */
+void comfy_attempt_submit_go(struct comfy_attempt *a);
 /* Interrupts (running) or deletes (queued) the prompt; on_done follows with
  * COMFY_INTERRUPTED unless it had already finished. */
 void comfy_attempt_cancel(struct comfy_attempt *a);

@@ -58,6 +58,9 @@ struct comfy_backend_config {
     uint32_t poll_ms;            /* /history polling while the WebSocket is down */
     uint32_t request_timeout_ms; /* control calls (prompt, history, queue, interrupt) */
     uint64_t max_object_info;    /* bytes */
+    /* This gateway's id in every backend's client_id ("comfygate-<id>-<n>"). Kept across
+     * restarts so that a re-attached prompt's events reach us again; empty: random. */
+    char instance_id[20];
 };
 
 struct comfy_backend {

@@ -37,7 +37,10 @@ int comfy_fleet_init(struct comfy_fleet *f, struct ring *r, const struct comfy_b
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = (uint32_t)ring_clock_ns();
-    snprintf(f->instance_id, sizeof(f->instance_id), "%08x", rnd);
+    if (cfg->instance_id[0])
+        snprintf(f->instance_id, sizeof(f->instance_id), "%s", cfg->instance_id);
+    else
+        snprintf(f->instance_id, sizeof(f->instance_id), "%08x", rnd);
     int rc = ring_curl_init(&f->rc, r);
     if (rc < 0)
         return rc;

@@ -101,17 +101,29 @@ static void att_preview(struct comfy_attempt *a, const char *mime, const unsigne
         r->ops->on_preview(r, mime, p, n);
 }
 
+static bool att_before_submit(struct comfy_attempt *a)
+{
+    struct comfy_run *r = a->ctx;
+    return r->ops->before_submit && r->ops->before_submit(r);
+}
+
 static const struct comfy_attempt_ops att_ops = {
     .on_state = att_state,
     .on_output = att_output,
     .on_done = att_done,
     .on_preview = att_preview,
+    .before_submit = att_before_submit,
 };
 
-static void start_on(struct comfy_run *r, struct comfy_backend *b)
+void comfy_run_submit_go(struct comfy_run *r)
 {
-    char pid[37];
-    comfy_uuid4(pid);
+    if (r->att_live)
+        comfy_attempt_submit_go(&r->att);
+}
+
+static void start_attempt(struct comfy_run *r, struct comfy_backend *b, const char *pid,
+                          bool reattach)
+{
     struct comfy_attempt_params ap = {
         .graph = r->p.graph,
         .prompt_id = pid,
@@ -122,8 +134,10 @@ static void start_on(struct comfy_run *r, struct comfy_backend *b)
         .timeout_ms = r->p.timeout_ms,
         .max_output_bytes = r->p.max_output_bytes,
         .strip_png_text = r->p.strip_png_text,
+        .reattach = reattach,
     };
-    r->tries++;
+    if (!reattach)
+        r->tries++;
     if (r->nrecs < COMFY_RUN_MAX_RECORDS) {
         struct comfy_run_record *rec = &r->recs[r->nrecs++];
         memset(rec, 0, sizeof(*rec));
@@ -136,6 +150,13 @@ static void start_on(struct comfy_run *r, struct comfy_backend *b)
         r->att_live = false;
         run_finish(r, COMFY_VALIDATION, "the graph is not a JSON object");
     }
+}
+
+static void start_on(struct comfy_run *r, struct comfy_backend *b)
+{
+    char pid[37];
+    comfy_uuid4(pid);
+    start_attempt(r, b, pid, false);
 }
 
 static void route(struct comfy_run *r)
@@ -178,7 +199,7 @@ static void timer_cb(struct ring_timer *t)
     route(r);
 }
 
-int comfy_run_start(struct comfy_run *r, struct comfy_fleet *f, const struct comfy_run_params *p,
+static int run_init(struct comfy_run *r, struct comfy_fleet *f, const struct comfy_run_params *p,
                     const struct comfy_run_ops *ops, void *ctx)
 {
     memset(r, 0, sizeof(*r));
@@ -196,11 +217,39 @@ int comfy_run_start(struct comfy_run *r, struct comfy_fleet *f, const struct com
     if (!r->p.route_timeout_ms)
         r->p.route_timeout_ms = 30000;
     r->backoff = r->p.backoff_ms;
+    r->tries = p->prior_tries;
     r->exclude = calloc(f->n, sizeof(bool));
     if (!r->exclude)
         return -ENOMEM;
     r->timer.cb = timer_cb;
-    route(r);
+    return 0;
+}
+
+int comfy_run_start(struct comfy_run *r, struct comfy_fleet *f, const struct comfy_run_params *p,
+                    const struct comfy_run_ops *ops, void *ctx)
+{
+    int rc = run_init(r, f, p, ops, ctx);
+    if (rc == 0)
+        route(r);
+    return rc;
+}
+
+int comfy_run_resume(struct comfy_run *r, struct comfy_fleet *f, const struct comfy_run_params *p,
+                     const struct comfy_run_ops *ops, void *ctx, const char *backend_url,
+                     const char *prompt_id, unsigned tries)
+{
+    struct comfy_backend *b = NULL;
+    for (size_t i = 0; i < f->n && !b; i++) {
+        if (!strcmp(f->backends[i].spec.url, backend_url))
+            b = &f->backends[i];
+    }
+    if (!b || strlen(prompt_id) >= 40)
+        return -ENOENT;
+    int rc = run_init(r, f, p, ops, ctx);
+    if (rc < 0)
+        return rc;
+    r->tries = tries ? tries : 1;
+    start_attempt(r, b, prompt_id, true);
     return 0;
 }
 

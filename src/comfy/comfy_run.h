@@ -35,6 +35,7 @@ struct comfy_run_params {
     uint32_t route_timeout_ms; /* longest wait for a backend with room */
     uint64_t max_output_bytes;
     unsigned max_attempts;     /* default 3 */
+    unsigned prior_tries;      /* attempts already made (lost to a gateway restart) */
     uint32_t backoff_ms;       /* first back-off; doubles; default 200 */
     bool strip_png_text;       /* PRIVACY_MODE */
 };
@@ -45,6 +46,9 @@ struct comfy_run_ops {
     void (*on_output)(struct comfy_run *r, const struct comfy_output *o);
     void (*on_done)(struct comfy_run *r);
     void (*on_preview)(struct comfy_run *r, const char *mime, const unsigned char *p, size_t n);
+    /* optional: the current attempt (r->att: backend and prompt_id) is about to be submitted.
+     * Return true to hold it until comfy_run_submit_go (see comfy_attempt_ops). */
+    bool (*before_submit)(struct comfy_run *r);
 };
 
 struct comfy_run {
@@ -74,6 +78,15 @@ struct comfy_run {
 
 int comfy_run_start(struct comfy_run *r, struct comfy_fleet *f, const struct comfy_run_params *p,
                     const struct comfy_run_ops *ops, void *ctx);
+/* Follows a prompt an earlier gateway process submitted to the backend at backend_url with
+ * prompt_id; `tries` attempts were already made (this one included). If the backend is not
+ * in the fleet, returns -ENOENT (nothing started); if it no longer knows the prompt, the run
+ * goes on like after any unreachable attempt (another backend, counted). */
+int comfy_run_resume(struct comfy_run *r, struct comfy_fleet *f, const struct comfy_run_params *p,
+                     const struct comfy_run_ops *ops, void *ctx, const char *backend_url,
+                     const char *prompt_id, unsigned tries);
+/* Sends the submit before_submit held. */
+void comfy_run_submit_go(struct comfy_run *r);
 /* Cancels: on_done follows with COMFY_INTERRUPTED (unless it already finished). */
 void comfy_run_cancel(struct comfy_run *r);
 void comfy_run_free(struct comfy_run *r);

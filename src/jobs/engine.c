@@ -135,6 +135,13 @@ static void saved_cb(struct job_save *s)
     }
     bool first = sc->cb != NULL;
     free(sc);
+    if (j->submit_held && !j->dirty) {
+        /* the attempt's prompt id is on disk (or the store failed: run anyway rather than
+         * stall): a crash from here on finds the prompt again instead of running it twice */
+        j->submit_held = false;
+        if (j->run)
+            comfy_run_submit_go(j->run);
+    }
     if (j->dirty) {
         j->dirty = false;
         engine_persist(e, j);
@@ -231,6 +238,12 @@ struct out_commit {
 
 static void output_listed(struct job *j, const struct job_output *src)
 {
+    for (size_t i = 0; i < j->noutputs; i++) {
+        if (!strcmp(j->outputs[i].name, src->name)) { /* fetched again after a restart */
+            j->outputs[i] = *src;
+            return;
+        }
+    }
     if (j->noutputs == j->outputs_cap) {
         size_t nc = j->outputs_cap ? j->outputs_cap * 2 : 4;
         struct job_output *no = realloc(j->outputs, nc * sizeof(*no));
@@ -393,11 +406,32 @@ static void run_preview(struct comfy_run *r, const char *mime, const unsigned ch
     free(b64);
 }
 
+/* Write-ahead of every attempt: the prompt id and backend are committed before the prompt is
+ * sent, so after a crash the job is found on its backend instead of being run twice. */
+static bool run_before_submit(struct comfy_run *r)
+{
+    struct job *j = run_job(r);
+    struct engine *e = j->engine;
+    if (!e->store)
+        return false;
+    snprintf(j->prompt_id, sizeof(j->prompt_id), "%.39s", r->att.prompt_id);
+    snprintf(j->backend, sizeof(j->backend), "%s", r->att.be->spec.url);
+    j->attempts = r->tries;
+    j->submit_held = true;
+    engine_persist(e, j);
+    if (!j->persisting) { /* the store refused the write: go on without it */
+        j->submit_held = false;
+        return false;
+    }
+    return true;
+}
+
 static const struct comfy_run_ops run_ops = {
     .on_state = run_state,
     .on_output = run_output,
     .on_done = run_done,
     .on_preview = run_preview,
+    .before_submit = run_before_submit,
 };
 
 /* The job's staging directory, where the backend's outputs are written. */
@@ -421,6 +455,49 @@ static void fail_now(struct engine *e, struct job *j, const char *code, const ch
     emit_status(e, j);
 }
 
+static void run_params(const struct engine *e, const struct job *j, struct comfy_run_params *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->graph = j->graph;
+    p->out_dirfd = j->dirfd;
+    p->upload_subfolder = "comfygate";
+    p->timeout_ms = e->cfg.timeout_ms;
+    p->route_timeout_ms = 3600000;
+    p->max_output_bytes = e->cfg.max_output_bytes;
+    p->max_attempts = e->cfg.max_attempts;
+    p->prior_tries = j->attempts; /* attempts lost to a gateway restart count too */
+    p->strip_png_text = e->cfg.privacy_mode;
+}
+
+/* Start-up: follow a job that was running when the gateway stopped on the backend that has its
+ * prompt. False when that cannot be tried (no such backend now): the caller queues it again. */
+bool engine_reattach(struct engine *e, struct job *j)
+{
+    if (!e->fleet || !j->graph || !j->prompt_id[0] || !j->backend[0])
+        return false;
+    struct comfy_run *r = calloc(1, sizeof(*r));
+    if (!r || job_dir(e, j) < 0) {
+        free(r);
+        return false;
+    }
+    struct comfy_run_params p;
+    run_params(e, j, &p);
+    j->run = r;
+    e->running++;
+    if (comfy_run_resume(r, e->fleet, &p, &run_ops, j, j->backend, j->prompt_id,
+                         j->attempts) < 0) {
+        j->run = NULL;
+        e->running--;
+        free(r);
+        close(j->dirfd);
+        j->dirfd = -1;
+        return false;
+    }
+    jlog(e, j, "warn", "the gateway restarted while it ran: re-attached to prompt %s on %s",
+         j->prompt_id, j->backend);
+    return true;
+}
+
 static bool start_job(struct engine *e, struct job *j)
 {
     struct comfy_run *r = calloc(1, sizeof(*r));
@@ -432,16 +509,8 @@ static bool start_job(struct engine *e, struct job *j)
     char sub[64];
     snprintf(sub, sizeof(sub), "comfygate/%s", j->id);
     comfy_graph_set_prefix(j->graph, sub);
-    struct comfy_run_params p = {
-        .graph = j->graph,
-        .out_dirfd = j->dirfd,
-        .upload_subfolder = "comfygate",
-        .timeout_ms = e->cfg.timeout_ms,
-        .route_timeout_ms = 3600000,
-        .max_output_bytes = e->cfg.max_output_bytes,
-        .max_attempts = e->cfg.max_attempts,
-        .strip_png_text = e->cfg.privacy_mode,
-    };
+    struct comfy_run_params p;
+    run_params(e, j, &p);
     j->status = JOB_RUNNING;
     j->started_ms = job_now_ms();
     jlog(e, j, "info", "dispatched");

@@ -27,5 +27,8 @@ void engine_persist(struct engine *e, struct job *j);
 /* Start-up: reads back recent jobs, idempotency keys and cache entries; queues again every job
  * that was queued or running (engine_recover.c). */
 int engine_recover(struct engine *e);
+/* Start-up: re-attaches a job that was running to its prompt on its backend (engine.c). False
+ * when it cannot (no such backend configured now): queue it again instead. */
+bool engine_reattach(struct engine *e, struct job *j);
 
 #endif

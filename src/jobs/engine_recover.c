@@ -146,15 +146,26 @@ int engine_recover(struct engine *e)
             continue;
         }
         if (unfinished && j->graph) {
-            if (j->status == JOB_RUNNING)
-                job_log(j, "warn", "the gateway restarted while it ran: queued again");
-            j->status = JOB_QUEUED;
-            j->started_ms = 0;
-            jobtable_push(&e->jt, j);
-            engine_persist(e, j);
+            int swept = storage_stage_clean(e->cfg.storage, j->id);
+            if (swept > 0)
+                job_log(j, "warn", "removed %d partly written output file(s)", swept);
         }
     }
     recover_outputs(e, json_object_get(all, "outputs"));
+    /* Outputs first: a re-attached job fetches its files again over the same names. */
+    for (size_t k = 0; k < e->jt.norder; k++) {
+        struct job *j = e->jt.order[k];
+        if (job_finished(j) || !j->graph || j->run || j->heap_idx)
+            continue;
+        if (j->status == JOB_RUNNING && engine_reattach(e, j))
+            continue;
+        if (j->status == JOB_RUNNING)
+            job_log(j, "warn", "the gateway restarted while it ran: queued again");
+        j->status = JOB_QUEUED;
+        j->started_ms = 0;
+        jobtable_push(&e->jt, j);
+        engine_persist(e, j);
+    }
     recover_keys(e, json_object_get(all, "idem"), json_object_get(all, "cache"));
     json_decref(all);
     return 0;

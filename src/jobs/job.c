@@ -87,6 +87,8 @@ json_t *job_to_json(const struct job *j, long queue_position)
     }
     if (j->backend[0])
         json_object_set_new(o, "backend", json_string(j->backend));
+    if (j->prompt_id[0]) /* ComfyUI's id of the current (or last) attempt */
+        json_object_set_new(o, "promptId", json_string(j->prompt_id));
     int64_t qms = (j->started_ms ? j->started_ms : (j->finished_ms ? j->finished_ms : 0));
     json_object_set_new(
         o, "timings",

@@ -73,6 +73,7 @@ struct job {
     unsigned commits_pending; /* outputs being made durable by the storage provider */
     int storage_err;          /* the first failed commit (-errno) */
     bool run_finished;        /* the run ended; finishing waits for commits_pending */
+    bool submit_held;         /* the attempt waits for its prompt id to be durable */
     bool persisting; /* a store write is in flight */
     bool dirty;      /* state changed while it was */
     bool cancel_requested;

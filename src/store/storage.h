@@ -65,6 +65,9 @@ struct storage_ops {
     /* How to serve object `name` of job `job_id` (stored under `key`); -ENOENT if unknown. */
     int (*locate)(const struct storage *s, const char *job_id, const char *name, const char *key,
                   struct storage_loc *out);
+    /* Removes what an interrupted write left in a job's staging directory (file_sink's
+     * temporary files). Blocking: start-up recovery only. Returns the number removed. */
+    int (*stage_clean)(struct storage *s, const char *job_id);
     void (*close)(struct storage *s);
 };
 
@@ -94,6 +97,11 @@ static inline int storage_locate(const struct storage *s, const char *job_id, co
                                  const char *key, struct storage_loc *out)
 {
     return s->ops->locate(s, job_id, name, key, out);
+}
+
+static inline int storage_stage_clean(struct storage *s, const char *job_id)
+{
+    return s->ops->stage_clean(s, job_id);
 }
 
 /* True when name is a plain file name: no '/', not "." or "..", no control characters. */

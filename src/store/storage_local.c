@@ -5,7 +5,9 @@
  * job directory) survives a power cut only once the directory holding it is fsync'd. Commit
  * therefore fsyncs the job directory and the outputs directory through the ring, never on the
  * reactor thread itself. Keys are "outputs/<job>/<name>". */
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +93,39 @@ static int local_locate(const struct storage *s, const char *job_id, const char 
     return 0;
 }
 
+/* file_sink's temporary names: ".<name>.part-<8 hex>" */
+static bool is_temp_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (n[0] != '.' || len < 16)
+        return false;
+    const char *p = n + len - 14;
+    return !memcmp(p, ".part-", 6) && strspn(p + 6, "0123456789abcdef") == 8;
+}
+
+static int local_stage_clean(struct storage *s, const char *job_id)
+{
+    struct storage_local *l = s->impl;
+    if (!storage_name_ok(job_id))
+        return -EINVAL;
+    int fd = openat(l->root_fd, job_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (is_temp_name(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
 static void local_close(struct storage *s)
 {
     struct storage_local *l = s->impl;
@@ -104,6 +139,7 @@ static const struct storage_ops local_ops = {
     .stage_open = local_stage_open,
     .commit = local_commit,
     .locate = local_locate,
+    .stage_clean = local_stage_clean,
     .close = local_close,
 };
 

@@ -1,0 +1,215 @@
+"""Nothing accepted is ever lost (issue 5): a child gateway is killed with SIGKILL at chosen
+points — jobs queued, running, downloading outputs, the backend restarted meanwhile — then
+started again on the same data directory, and every job is checked one by one: it is there,
+it finishes exactly once, its outputs are whole, and the backend ran each prompt only once."""
+import hashlib
+import os
+import signal
+import threading
+import time
+
+import gw
+
+S = gw.Suite()
+
+
+def start(sim, storage=None, **env):
+    e = {"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port, "COMFYUI_PROBE_INTERVAL_MS": "200",
+         "COMFYUI_POLL_MS": "50", "CACHE_ENABLED": "false"}
+    e.update({k: str(v) for k, v in env.items()})
+    g = gw.gateway(e, storage=storage)
+    gw.wait_backends(g.port, 1)
+    return g
+
+
+def job(g, jid):
+    st, _, _, j = gw.request(g.port, "GET", "/jobs/" + jid)
+    assert st == 200, (st, j)
+    return j
+
+
+def wait_for(pred, what, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def sim_history(sim):
+    st, _, _, h = gw.request(sim.port, "GET", "/history")
+    assert st == 200
+    return h
+
+
+def restart_sim(port, *args):
+    """A fresh simulator on the same port (its queue and history are gone)."""
+    for _ in range(50):
+        try:
+            return gw.Proc([gw.SIM, "--port", str(port)] + list(args), name="comfysim",
+                           port_flag=True)
+        except RuntimeError:
+            time.sleep(0.1)
+    raise AssertionError("could not restart the simulator on port %d" % port)
+
+
+def outputs_whole(g, j):
+    """Every listed output downloads, with the size and SHA-256 the job lists; no temporary
+    file is left in the job's directory."""
+    assert j["outputs"], j
+    for o in j["outputs"]:
+        st, _, raw, _ = gw.request(g.port, "GET", o["url"])
+        assert st == 200 and len(raw) == o["size"], (st, o)
+        assert hashlib.sha256(raw).hexdigest() == o["sha256"], o
+    d = os.path.join(g.storage, "outputs", j["id"])
+    leftovers = [n for n in os.listdir(d) if ".part-" in n]
+    assert not leftovers, leftovers
+
+
+def test_accepted_burst_survives_kill_while_queued():
+    """Every job that got a 202 exists after a kill -9, queued ones run, each runs once."""
+    sim = gw.sim("--exec-ms", "40")
+    g = start(sim)
+    accepted, lock = [], threading.Lock()
+
+    def client(n):
+        for i in range(n):
+            st, _, _, j = gw.request(g.port, "POST", "/jobs",
+                                     {"workflowId": "smoke", "inputs": {"width": 16 + i}})
+            if st == 202:
+                with lock:
+                    accepted.append(j["jobId"])
+
+    threads = [threading.Thread(target=client, args=(6,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(accepted) == 24, accepted
+    g.kill(signal.SIGKILL)  # most are still queued, one is running
+    g2 = start(sim, storage=g.storage)
+    try:
+        for jid in accepted:
+            j = gw.wait_job(g2.port, jid, timeout=60)
+            assert j["status"] == "succeeded", j
+            outputs_whole(g2, j)
+        # the simulator ran each accepted job's prompt exactly once
+        prompts = [h for h in sim_history(sim).values()]
+        per_job = {}
+        for h in prompts:
+            prefix = h["prompt"][2]["2"]["inputs"]["filename_prefix"]
+            per_job[prefix.split("/")[1]] = per_job.get(prefix.split("/")[1], 0) + 1
+        assert sorted(per_job) == sorted(accepted), (len(per_job), len(accepted))
+        assert set(per_job.values()) == {1}, per_job
+    finally:
+        g2.stop()
+        sim.kill()
+
+
+def test_running_job_is_reattached():
+    """Killed while the backend runs the job: after the restart the same prompt is followed to
+    its end on the same backend — not submitted again, the attempt not counted twice."""
+    sim = gw.sim("--exec-ms", "700")
+    g = start(sim)
+    try:
+        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
+        jid = r["jobId"]
+        j = wait_for(lambda: (lambda x: x if x["status"] == "running" and x.get("promptId")
+                              else None)(job(g, jid)), "running")
+        pid = j["promptId"]
+        # it really is on the backend
+        wait_for(lambda: gw.request(sim.port, "GET", "/queue")[3]["queue_running"], "sim running")
+        g.kill(signal.SIGKILL)
+        g = start(sim, storage=g.storage)
+        done = gw.wait_job(g.port, jid, timeout=60)
+        assert done["status"] == "succeeded", done
+        assert done["promptId"] == pid and done["attempts"] == 1, done
+        outputs_whole(g, done)
+        h = sim_history(sim)
+        assert list(h) == [pid], list(h)  # ran once, the prompt we had
+        st, _, _, logs = gw.request(g.port, "GET", "/jobs/%s/logs" % jid)
+        assert any("re-attached" in l["message"] for l in logs["logs"]), logs
+    finally:
+        g.stop()
+        sim.kill()
+
+
+def test_kill_while_downloading_outputs():
+    """Killed while an output is being fetched: no half-written file ever appears under its
+    name; after the restart the job finishes with whole outputs and no temporary files."""
+    sim = gw.sim("--view-delay-ms", "1500")
+    g = start(sim)
+    try:
+        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke",
+                                                          "inputs": {"batch_size": 2}})
+        jid = r["jobId"]
+        j = wait_for(lambda: (lambda x: x if x.get("promptId") else None)(job(g, jid)), "prompt")
+        # the backend finished it; the gateway is now waiting on the slow /view
+        wait_for(lambda: sim_history(sim).get(j["promptId"]), "sim history")
+        d = os.path.join(g.storage, "outputs", jid)
+        wait_for(lambda: os.path.isdir(d) and any(".part-" in n for n in os.listdir(d)),
+                 "a download in progress")
+        g.kill(signal.SIGKILL)
+        finals = [n for n in os.listdir(d) if ".part-" not in n]
+        assert finals == [], finals  # nothing under a final name before its rename
+        g = start(sim, storage=g.storage)
+        done = gw.wait_job(g.port, jid, timeout=60)
+        assert done["status"] == "succeeded" and len(done["outputs"]) == 2, done
+        outputs_whole(g, done)
+        assert len(sim_history(sim)) == 1
+    finally:
+        g.stop()
+        sim.kill()
+
+
+def test_backend_lost_the_prompt_meanwhile():
+    """Gateway killed mid-run, and the backend restarts empty before the gateway is back: the
+    lost prompt is detected and the job runs again elsewhere, the lost attempt counted."""
+    sim = gw.sim("--exec-ms", "1500")
+    port = sim.port
+    g = start(sim)
+    try:
+        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
+        jid = r["jobId"]
+        wait_for(lambda: gw.request(sim.port, "GET", "/queue")[3]["queue_running"], "sim running")
+        first_pid = job(g, jid)["promptId"]
+        g.kill(signal.SIGKILL)
+        sim.kill()
+        sim = restart_sim(port, "--exec-ms", "20")
+        g = start(sim, storage=g.storage)
+        done = gw.wait_job(g.port, jid, timeout=60)
+        assert done["status"] == "succeeded", done
+        assert done["attempts"] == 2 and done["promptId"] != first_pid, done
+        outputs_whole(g, done)
+        assert list(sim_history(sim)) == [done["promptId"]]
+    finally:
+        g.stop()
+        sim.kill()
+
+
+def test_finished_jobs_unchanged_by_restart():
+    """A finished job reads back the same after a kill -9: status, outputs, attempts."""
+    sim = gw.sim()
+    g = start(sim)
+    try:
+        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
+        before = gw.wait_job(g.port, r["jobId"])
+        g.kill(signal.SIGKILL)
+        g = start(sim, storage=g.storage)
+        after = job(g, r["jobId"])
+        for k in ("status", "outputs", "attempts", "promptId", "inputs", "workflowHash"):
+            assert after[k] == before[k], (k, before[k], after[k])
+        outputs_whole(g, after)
+        assert len(sim_history(sim)) == 1
+    finally:
+        g.stop()
+        sim.kill()
+
+
+for t in [test_accepted_burst_survives_kill_while_queued, test_running_job_is_reattached,
+          test_kill_while_downloading_outputs, test_backend_lost_the_prompt_meanwhile,
+          test_finished_jobs_unchanged_by_restart]:
+    S.run(t)
+S.done()
