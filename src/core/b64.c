@@ -24,3 +24,56 @@ size_t b64_encode(const unsigned char *in, size_t n, char *out)
     }
     return o;
 }
+
+/* 0..63 for a character of the alphabet, -1 otherwise. */
+static int b64_value(unsigned char ch, bool url)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == (url ? '-' : '+'))
+        return 62;
+    if (ch == (url ? '_' : '/'))
+        return 63;
+    return -1;
+}
+
+long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap, unsigned flags)
+{
+    bool url = flags & B64_URL;
+    size_t pad = 0;
+    while (pad < 2 && n > 0 && in[n - 1] == '=') {
+        n--;
+        pad++;
+    }
+    if (pad && (flags & B64_NO_PADDING))
+        return -1;
+    if (n % 4 == 1 || (pad && (n + pad) % 4 != 0))
+        return -1; /* a lone sextet, or padding that does not complete a quantum */
+    if (!pad && n % 4 != 0 && !(flags & (B64_NO_PADDING | B64_PADDING_OPTIONAL)))
+        return -1;
+    size_t need = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+    if (need > cap)
+        return -1;
+    size_t o = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64_value((unsigned char)in[i], url);
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0)
+        return -1; /* non-canonical: leftover bits must be zero */
+    return (long)o;
+}

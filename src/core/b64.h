@@ -2,6 +2,7 @@
 #ifndef COMFYGATE_B64_H
 #define COMFYGATE_B64_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Bytes needed to encode n bytes (without a terminator). */
@@ -12,5 +13,18 @@ static inline size_t b64_len(size_t n)
 /* Encodes n bytes into out (b64_len(n) bytes, no NUL); returns the length. Feeding a long
  * input in pieces whose sizes are multiples of 3 gives the same text as one call. */
 size_t b64_encode(const unsigned char *in, size_t n, char *out);
+
+/* Bytes b64_decode may write for n characters of input. */
+static inline size_t b64_decoded_max(size_t n)
+{
+    return n / 4 * 3 + 3;
+}
+#define B64_URL 1u              /* the URL-safe alphabet (-, _) of RFC 4648 section 5 */
+#define B64_NO_PADDING 2u       /* '=' is an error (JWT) */
+#define B64_PADDING_OPTIONAL 4u /* unpadded input is fine too */
+/* Strict decoding: any character outside the alphabet (whitespace included), a truncated
+ * quantum or non-zero leftover bits is an error. Returns the decoded length, or -1 (also when
+ * it would not fit in cap). */
+long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap, unsigned flags);
 
 #endif

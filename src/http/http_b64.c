@@ -1,10 +1,12 @@
-/* http_b64 — a file as a JSON document with its content in base64, streamed.
+/* http_b64 — files as base64 inside a streamed JSON answer.
  *
- * The file is opened through the ring (openat2, RESOLVE_BENEATH, like http_respond_file),
- * read through the ring 48 KiB at a time, encoded on the reactor and written as chunks of a
- * chunked response. At most one read is in flight, and no new read starts while the client
- * has more than half of MAX_OUT_BYTES unread, so memory stays at one chunk per download
- * whatever the file size. */
+ * A file is opened through the ring (openat2, RESOLVE_BENEATH, like http_respond_file), read
+ * through the ring 48 KiB at a time, encoded on the reactor and written as chunks of a chunked
+ * response. At most one read is in flight, and no new read starts while the client has more
+ * than half of MAX_OUT_BYTES unread, so memory stays at one chunk per download whatever the
+ * file size. http_respond_file_base64 wraps one file as {"filename","mime","size","data"};
+ * http_stream_file_base64 appends a file's base64 to a stream the caller frames itself (the
+ * raw-graph API puts several images in one document). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,24 +30,30 @@ struct b64_stream {
     char mime[64];
     int fd;
     uint64_t off;
-    bool opening;
-    bool reading;
+    /* http_respond_file_base64 frames the document itself; otherwise the caller's done runs */
+    http_b64_done_fn done;
+    void *done_arg;
     unsigned char in[B64_IN];
     char out[B64_IN / 3 * 4 + 8];
 };
 
-static void finish(struct b64_stream *b, bool ok)
+static void finish(struct b64_stream *b, int err)
 {
+    struct http_exchange *ex = b->ex;
     if (b->fd >= 0)
         close(b->fd);
     b->fd = -1;
-    if (ok)
-        http_stream_write(b->ex, "\"}", 2);
-    /* a broken stream ends without the terminating chunk: the client sees a truncated body */
-    if (!ok)
-        b->ex->conn->closing = true;
-    http_stream_end(b->ex);
+    http_b64_done_fn done = b->done;
+    void *arg = b->done_arg;
     free(b);
+    if (done)
+        return done(ex, arg, err);
+    if (!err)
+        http_stream_write(ex, "\"}", 2);
+    /* a broken stream ends without the terminating chunk: the client sees a truncated body */
+    if (err)
+        ex->conn->closing = true;
+    http_stream_end(ex);
 }
 
 static void read_next(struct http_exchange *ex, void *arg);
@@ -53,16 +61,16 @@ static void read_next(struct http_exchange *ex, void *arg);
 static void read_cb(struct ring_op *op, int res, uint32_t flags)
 {
     struct b64_stream *b = (struct b64_stream *)((char *)op - offsetof(struct b64_stream, op));
-    b->reading = false;
-    if (res < 0 || b->ex->conn->dead)
-        return finish(b, false);
-    if (res == 0)
-        return finish(b, true);
+    if (b->ex->conn->dead)
+        return finish(b, -EPIPE);
+    if (res <= 0)
+        return finish(b, res);
     /* full reads are multiples of 3; a short read only happens at the end of the file */
     size_t n = b64_encode(b->in, (size_t)res, b->out);
     b->off += (uint64_t)res;
-    if (http_stream_write(b->ex, b->out, n) < 0)
-        return finish(b, false);
+    int rc = http_stream_write(b->ex, b->out, n);
+    if (rc < 0)
+        return finish(b, rc);
     http_stream_on_drain(b->ex, read_next, b);
 }
 
@@ -70,12 +78,24 @@ static void read_next(struct http_exchange *ex, void *arg)
 {
     struct b64_stream *b = arg;
     if (ex->conn->dead)
-        return finish(b, false);
+        return finish(b, -EPIPE);
     b->op.cb = read_cb;
     struct io_uring_sqe *sqe = ring_sqe(ex->conn->srv->ring);
     io_uring_prep_read(sqe, b->fd, b->in, B64_IN, b->off);
     ring_sqe_set_op(sqe, &b->op);
-    b->reading = true;
+}
+
+/* The document's head once the file is open and its size known. */
+static int respond_head(struct b64_stream *b, off_t size)
+{
+    char fn[600], mt[160], head[900];
+    json_escape(fn, sizeof(fn), b->filename, strlen(b->filename));
+    json_escape(mt, sizeof(mt), b->mime, strlen(b->mime));
+    int n = snprintf(head, sizeof(head), "{\"filename\":\"%s\",\"mime\":\"%s\",\"size\":%lld,"
+                     "\"data\":\"", fn, mt, (long long)size);
+    if (http_stream_begin(b->ex, 200, "application/json") < 0)
+        return -EPIPE;
+    return http_stream_write(b->ex, head, (size_t)n);
 }
 
 static void open_cb(struct ring_op *op, int res, uint32_t flags)
@@ -87,45 +107,62 @@ static void open_cb(struct ring_op *op, int res, uint32_t flags)
         close(res);
         res = -ENOENT;
     }
-    if (res < 0) {
+    if (res < 0 && !b->done) {
         free(b);
         http_respond_error(ex, res == -EACCES ? 403 : 404,
                            res == -EACCES ? "FORBIDDEN" : "NOT_FOUND", "no such file");
         return;
     }
+    if (res < 0)
+        return finish(b, res);
     b->fd = res;
-    char fn[600], mt[160], head[900];
-    json_escape(fn, sizeof(fn), b->filename, strlen(b->filename));
-    json_escape(mt, sizeof(mt), b->mime, strlen(b->mime));
-    int n = snprintf(head, sizeof(head), "{\"filename\":\"%s\",\"mime\":\"%s\",\"size\":%lld,"
-                     "\"data\":\"", fn, mt, (long long)st.st_size);
-    if (http_stream_begin(ex, 200, "application/json") < 0 ||
-        http_stream_write(ex, head, (size_t)n) < 0)
-        return finish(b, false);
+    if (!b->done && respond_head(b, st.st_size) < 0)
+        return finish(b, -EPIPE);
     read_next(ex, b);
+}
+
+static struct b64_stream *b64_open(struct http_exchange *ex, int dirfd, const char *relpath)
+{
+    struct b64_stream *b = calloc(1, sizeof(*b));
+    if (!b || !http_path_safe(relpath) || strlen(relpath) >= sizeof(b->path)) {
+        free(b);
+        return NULL;
+    }
+    b->ex = ex;
+    b->fd = -1;
+    snprintf(b->path, sizeof(b->path), "%s", relpath);
+    b->how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    b->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    b->op.cb = open_cb;
+    struct io_uring_sqe *sqe = ring_sqe(ex->conn->srv->ring);
+    io_uring_prep_openat2(sqe, dirfd, b->path, &b->how);
+    ring_sqe_set_op(sqe, &b->op);
+    return b;
 }
 
 void http_respond_file_base64(struct http_exchange *ex, int dirfd, const char *relpath,
                               const char *filename, const char *mime)
 {
-    struct http_conn *c = ex->conn;
     if (!ex->active || ex->responded)
         return;
-    struct b64_stream *b = calloc(1, sizeof(*b));
-    if (!b || !http_path_safe(relpath) || strlen(relpath) >= sizeof(b->path)) {
-        free(b);
+    struct b64_stream *b = b64_open(ex, dirfd, relpath);
+    if (!b) {
         http_respond_error(ex, 404, "NOT_FOUND", "no such file");
         return;
     }
-    b->ex = ex;
-    b->fd = -1;
-    snprintf(b->path, sizeof(b->path), "%s", relpath);
     snprintf(b->filename, sizeof(b->filename), "%s", filename);
     snprintf(b->mime, sizeof(b->mime), "%s", mime);
-    b->how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
-    b->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    b->op.cb = open_cb;
-    struct io_uring_sqe *sqe = ring_sqe(c->srv->ring);
-    io_uring_prep_openat2(sqe, dirfd, b->path, &b->how);
-    ring_sqe_set_op(sqe, &b->op);
+}
+
+void http_stream_file_base64(struct http_exchange *ex, int dirfd, const char *relpath,
+                             http_b64_done_fn done, void *arg)
+{
+    if (!ex->streaming)
+        return done(ex, arg, -EINVAL);
+    struct b64_stream *b = b64_open(ex, dirfd, relpath);
+    if (!b)
+        return done(ex, arg, -ENOENT);
+    /* set before the open completes: open_cb only runs from the ring, later */
+    b->done = done;
+    b->done_arg = arg;
 }

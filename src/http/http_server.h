@@ -104,6 +104,12 @@ void http_stream_on_drain(struct http_exchange *ex, void (*cb)(struct http_excha
  * ring in chunks and encoded as it goes, never whole in memory (http_b64.c). */
 void http_respond_file_base64(struct http_exchange *ex, int dirfd, const char *relpath,
                               const char *filename, const char *mime);
+/* Appends the base64 of dirfd/relpath (no quotes around it) to a stream begun with
+ * http_stream_begin, then calls done (err: 0, or -errno when the file could not be read or the
+ * client went away; the caller then ends the stream). */
+typedef void (*http_b64_done_fn)(struct http_exchange *ex, void *arg, int err);
+void http_stream_file_base64(struct http_exchange *ex, int dirfd, const char *relpath,
+                             http_b64_done_fn done, void *arg);
 
 struct http_file_opts {
     const char *content_type;        /* NULL: by extension */
