@@ -107,6 +107,8 @@ static int engine_start(struct reactor *re)
     ec.idem_ttl_s = c->idempotency_ttl_seconds;
     ec.limits.max_image_size = c->max_image_size;
     ec.limits.max_batch_size = c->max_batch_size;
+    ec.max_input_image_bytes = c->max_input_image_bytes;
+    ec.input_url_timeout_ms = c->input_url_timeout_ms;
     ec.storage = &gw->storage;
     snprintf(ec.workflows_dir, sizeof(ec.workflows_dir), "%s", c->workflows_dir);
     char err[512];
@@ -393,6 +395,13 @@ int gateway_run(const struct config *cfg)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     gw.nreactors = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
     http_config_from(&gw.hcfg, cfg, gw.nreactors);
+    gw.prompt_cfg.limits.max_nodes = 2000;
+    gw.prompt_cfg.limits.max_image_size = cfg->max_image_size;
+    gw.prompt_cfg.limits.max_batch_size = cfg->max_batch_size;
+    gw.prompt_cfg.max_image_bytes = cfg->max_input_image_bytes;
+    gw.prompt_cfg.allowed_classes = strcmp(cfg->allowed_node_classes, "default")
+                                        ? cfg->allowed_node_classes
+                                        : PROMPT_DEFAULT_CLASSES;
     http_router_init(&gw.router);
     if (backends_from(&gw) < 0 || api_register(&gw) < 0) {
         setup_release(&gw);

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "jobs/engine.h"
+#include "jobs/prompt_req.h"
 #include "store/storage.h"
 #include "store/store.h"
 #include "http/http_router.h"
@@ -53,6 +54,7 @@ struct gateway {
     struct store *store;   /* its own thread */
     struct engine *engine; /* on FLEET_REACTOR */
     struct storage storage; /* job outputs: shared read-only by every reactor */
+    struct prompt_req_config prompt_cfg; /* POST /prompt checks (read-only) */
     struct logger log; /* main thread */
 };
 

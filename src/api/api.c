@@ -9,7 +9,7 @@ int api_register(struct gateway *gw)
 {
     if (api_system_register(gw) < 0 || api_backends_register(gw) < 0 ||
         api_jobs_register(gw) < 0 || api_events_register(gw) < 0 ||
-        api_workflows_register(gw) < 0)
+        api_workflows_register(gw) < 0 || api_prompt_register(gw) < 0)
         return -1;
     return 0;
 }

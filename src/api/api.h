@@ -17,5 +17,7 @@ int api_jobs_register(struct gateway *gw);
 int api_workflows_register(struct gateway *gw);
 /* api_events.c: GET /jobs/:id/events (SSE) */
 int api_events_register(struct gateway *gw);
+/* api_prompt.c: POST /prompt (raw ComfyUI graphs) */
+int api_prompt_register(struct gateway *gw);
 
 #endif

@@ -133,8 +133,8 @@ static void upload_next(struct comfy_attempt *a)
     struct comfy_call_opts o;
     call_opts(a, &o, 65536);
     o.timeout_ms = 0; /* large images on slow links: bounded by the connect timeout only */
-    if (comfy_call_upload(&a->call, a->be->rc, url, in->name, in->path, NULL, 0, fields, &o,
-                          upload_done, a) < 0)
+    if (comfy_call_upload(&a->call, a->be->rc, url, in->name, in->path[0] ? in->path : NULL,
+                          in->data, in->len, fields, &o, upload_done, a) < 0)
         finish(a, COMFY_UNREACHABLE, "cannot start upload");
 }
 
@@ -225,9 +225,22 @@ static bool output_known(const struct comfy_attempt *a, const struct comfy_outpu
     return false;
 }
 
+/* A PNG image fetched as a preview in another format is stored under that format's extension. */
+static bool converted(const struct comfy_attempt *a, const struct comfy_output *o)
+{
+    size_t n = strlen(o->filename);
+    return a->preview[0] && !strcmp(o->kind, "images") && n > 4 &&
+           !strcasecmp(o->filename + n - 4, ".png");
+}
+
 static void local_name(const struct comfy_attempt *a, struct comfy_output *o)
 {
     snprintf(o->local_name, sizeof(o->local_name), "%s", o->filename);
+    if (converted(a, o)) {
+        size_t n = strlen(o->local_name);
+        snprintf(o->local_name + n - 4, sizeof(o->local_name) - (n - 4), ".%s",
+                 strncmp(a->preview, "jpeg", 4) ? "webp" : "jpg");
+    }
     for (char *p = o->local_name; *p; p++) {
         if (*p == '/' || *p == '\\')
             *p = '_';
@@ -356,7 +369,9 @@ static void fetch_next(struct comfy_attempt *a)
     char *sf = curl_easy_escape(e, o->subfolder, 0);
     char *ty = curl_easy_escape(e, o->type, 0);
     char path[1200], url[1800];
-    snprintf(path, sizeof(path), "/view?filename=%s&subfolder=%s&type=%s", fn, sf, ty);
+    int pl = snprintf(path, sizeof(path), "/view?filename=%s&subfolder=%s&type=%s", fn, sf, ty);
+    if (converted(a, o) && pl > 0 && (size_t)pl < sizeof(path))
+        snprintf(path + pl, sizeof(path) - (size_t)pl, "&preview=%s", a->preview);
     curl_free(fn);
     curl_free(sf);
     curl_free(ty);
@@ -739,6 +754,7 @@ int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
     a->timeout_ms = p->timeout_ms;
     a->max_output_bytes = p->max_output_bytes ? p->max_output_bytes : (1ull << 32);
     a->strip_png_text = p->strip_png_text;
+    snprintf(a->preview, sizeof(a->preview), "%s", p->preview ? p->preview : "");
     a->nodes_total = (unsigned)json_object_size(p->graph);
     a->timeout_timer.cb = timeout_cb;
     a->poll_timer.cb = poll_timer_cb;

@@ -36,7 +36,9 @@ struct comfy_output {
 
 struct comfy_input_file {
     char name[256];  /* the file name LoadImage refers to, within subfolder */
-    char path[1024]; /* local file to upload */
+    char path[1024]; /* local file to upload, or "" to upload data */
+    const unsigned char *data; /* not owned; valid while the run lives */
+    size_t len;
 };
 
 enum comfy_attempt_state {
@@ -63,6 +65,9 @@ struct comfy_attempt_params {
      * submit; find it on the backend (/history, /queue) and follow it. If the backend no longer
      * knows it, the attempt ends with COMFY_UNREACHABLE. */
     bool reattach;
+    /* "jpeg;90" / "webp;80": PNG images are fetched converted by the backend
+     * (/view?...&preview=...) and stored under .jpg / .webp; NULL or "": as produced */
+    const char *preview;
 };
 
 struct comfy_attempt;
@@ -94,6 +99,7 @@ struct comfy_attempt {
     uint32_t timeout_ms;
     uint64_t max_output_bytes;
     bool strip_png_text;
+    char preview[16];
     int submit_tries;
     bool submit_unsure; /* a submit failed in transit: it may or may not be there */
     bool submit_held;   /* before_submit asked to wait */

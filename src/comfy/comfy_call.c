@@ -109,6 +109,8 @@ static int setup(struct comfy_call *c, struct ring_curl *rc, const char *url,
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "comfygate/" COMFYGATE_VERSION);
+    if (o->prepare)
+        o->prepare(e, o->prepare_arg);
     return 0;
 }
 

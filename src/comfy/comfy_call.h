@@ -43,6 +43,9 @@ struct comfy_call_opts {
     uint32_t connect_timeout_ms; /* 0: 5000 */
     size_t max_response;         /* bytes kept in c->resp */
     bool strip_png_text;         /* downloads: drop tEXt/zTXt/iTXt (PRIVACY_MODE) */
+    /* optional: last say on the easy handle (e.g. the SSRF guard for user-supplied URLs) */
+    void (*prepare)(CURL *easy, void *arg);
+    void *prepare_arg;
 };
 
 /* method "GET"/"POST"; json may be NULL (no body) for POST. The url is copied by curl. */

@@ -135,6 +135,7 @@ static void start_attempt(struct comfy_run *r, struct comfy_backend *b, const ch
         .max_output_bytes = r->p.max_output_bytes,
         .strip_png_text = r->p.strip_png_text,
         .reattach = reattach,
+        .preview = r->preview,
     };
     if (!reattach)
         r->tries++;
@@ -210,6 +211,8 @@ static int run_init(struct comfy_run *r, struct comfy_fleet *f, const struct com
     r->ctx = ctx;
     r->p = *p;
     r->p.graph = json_incref(p->graph);
+    snprintf(r->preview, sizeof(r->preview), "%s", p->preview ? p->preview : "");
+    r->p.preview = NULL; /* the copy above is what lives */
     if (!r->p.max_attempts)
         r->p.max_attempts = 3;
     if (!r->p.backoff_ms)

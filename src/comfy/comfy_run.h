@@ -38,6 +38,7 @@ struct comfy_run_params {
     unsigned prior_tries;      /* attempts already made (lost to a gateway restart) */
     uint32_t backoff_ms;       /* first back-off; doubles; default 200 */
     bool strip_png_text;       /* PRIVACY_MODE */
+    const char *preview;       /* see comfy_attempt_params (copied) */
 };
 
 struct comfy_run;
@@ -65,6 +66,7 @@ struct comfy_run {
     bool oom_retried;
     bool canceled;
     bool done;
+    char preview[16];
     uint32_t backoff;
     uint64_t wait_since_ns;
     struct ring_timer timer;

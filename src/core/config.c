@@ -105,6 +105,13 @@ static const struct setting settings[] = {
      "how long an Idempotency-Key is remembered"},
     {"MAX_JOBS_IN_MEMORY", K_U64, F(max_jobs_in_memory), 100, 100000000, "100000",
      "finished jobs kept in memory"},
+    {"ALLOWED_NODE_CLASSES", K_STR, F(allowed_node_classes), 0, 0, "default",
+     "node classes a raw graph (POST /prompt) may use: comma-separated, `default` (ComfyUI's "
+     "core model-free and sampling nodes) or `*` (any: trusted deployments)"},
+    {"MAX_INPUT_IMAGE_BYTES", K_U64, F(max_input_image_bytes), 1024, 1ull << 32, "33554432",
+     "largest input image of a raw graph (inline base64 or fetched URL)"},
+    {"INPUT_URL_TIMEOUT_MS", K_U32, F(input_url_timeout_ms), 100, 600000, "30000",
+     "fetching one input image URL"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -87,6 +87,16 @@ static void jlog(struct engine *e, struct job *j, const char *level, const char 
     }
 }
 
+void jlog_job(struct job *j, const char *level, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    jlog(j->engine, j, level, "%s", msg);
+}
+
 static void emit_status(struct engine *e, struct job *j)
 {
     if (!j->subs || !strcmp(j->last_event_status, job_status_name(j->status)))
@@ -97,7 +107,6 @@ static void emit_status(struct engine *e, struct job *j)
 
 /* --- persistence ------------------------------------------------------------------------------ */
 
-static void dispatch(struct engine *e);
 
 struct save_ctx {
     struct job_save save;
@@ -112,20 +121,34 @@ static void saved_cb(struct job_save *s)
     struct engine *e = sc->e;
     struct job *j = s->job;
     j->persisting = false;
+    if (sc->cb && s->req.rc != SQLITE_OK) {
+        /* not durable, so not accepted: it never existed (and is never saved again: with a
+         * client-chosen id, the row may be another job's) */
+        struct engine_submit res;
+        memset(&res, 0, sizeof(res));
+        res.status = 503;
+        res.code = "STORE_UNAVAILABLE";
+        snprintf(res.message, sizeof(res.message), "the job could not be stored");
+        if (s->req.rc == SQLITE_CONSTRAINT) {
+            res.status = 409;
+            res.code = "JOB_EXISTS";
+            snprintf(res.message, sizeof(res.message), "a job with id %s exists", j->id);
+        }
+        jobtable_unqueue(&e->jt, j);
+        if (j->idem_key[0])
+            keymap_del(&e->idem, j->idem_key);
+        jobtable_forget(&e->jt, j);
+        sc->cb(&res, sc->cb_ctx);
+        free(sc);
+        job_free(j);
+        return;
+    }
     if (sc->cb) {
         struct engine_submit res;
         memset(&res, 0, sizeof(res));
-        if (s->req.rc != SQLITE_OK) {
-            /* not durable, so not accepted: take it back out of the queue */
-            jobtable_unqueue(&e->jt, j);
-            j->status = JOB_FAILED;
-            if (j->idem_key[0])
-                keymap_del(&e->idem, j->idem_key);
-            res.status = 503;
-            res.code = "STORE_UNAVAILABLE";
-            snprintf(res.message, sizeof(res.message), "the job could not be stored");
-        } else {
+        {
             j->durable = true;
+            j->insert_only = false;
             res.status = j->cache_hit ? 200 : 202;
             res.cache_hit = j->cache_hit;
             res.job = j;
@@ -147,14 +170,24 @@ static void saved_cb(struct job_save *s)
         engine_persist(e, j);
     }
     if (first)
-        dispatch(e);
+        engine_dispatch(e);
 }
 
-static int persist_with(struct engine *e, struct job *j, engine_submit_cb cb, void *ctx)
+int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, void *ctx,
+                        struct job_blob *blobs, size_t nblobs)
 {
     struct save_ctx *sc = calloc(1, sizeof(*sc));
-    if (!sc)
+    if (!sc) {
+        for (size_t i = 0; i < nblobs; i++)
+            free(blobs[i].data);
+        free(blobs);
         return -ENOMEM;
+    }
+    sc->save.blobs = blobs;
+    sc->save.nblobs = nblobs;
+    /* a finished raw-graph job's inline input images are no longer needed */
+    sc->save.drop_blobs = j->kind == JOB_KIND_PROMPT && job_finished(j);
+    sc->save.insert_only = j->insert_only && cb;
     sc->e = e;
     sc->cb = cb;
     sc->cb_ctx = ctx;
@@ -168,6 +201,9 @@ static int persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
     j->persisting = true;
     if (job_store_save(e->store, e->ring, &sc->save) < 0) {
         json_decref(sc->save.row);
+        for (size_t i = 0; i < nblobs; i++)
+            free(blobs[i].data);
+        free(blobs);
         free(sc);
         j->persisting = false;
         return -EAGAIN;
@@ -184,12 +220,11 @@ void engine_persist(struct engine *e, struct job *j)
         j->dirty = true;
         return;
     }
-    persist_with(e, j, NULL, NULL);
+    engine_persist_with(e, j, NULL, NULL, NULL, 0);
 }
 
 /* --- running jobs ------------------------------------------------------------------------------- */
 
-static void dispatch(struct engine *e);
 
 static struct job *run_job(struct comfy_run *r)
 {
@@ -316,7 +351,7 @@ static void run_output(struct comfy_run *r, const struct comfy_output *o)
 
 /* PRIVACY_MODE: every string input becomes "[redacted]" and the rendered graph (which holds
  * the prompts) is dropped, in memory and in the row saved next. */
-static void redact(struct job *j)
+void engine_redact(struct job *j)
 {
     const char *k;
     json_t *v;
@@ -363,17 +398,18 @@ static void finish_run(struct job *j)
     }
     j->finished_ms = job_now_ms();
     if (e->cfg.privacy_mode)
-        redact(j);
+        engine_redact(j);
     engine_persist(e, j); /* snapshot includes the attempt log of r */
     emit_status(e, j);
     comfy_run_free(r);
     free(r);
     j->run = NULL;
+    engine_prep_release(j); /* the input images lived as long as the run */
     if (j->dirfd >= 0)
         close(j->dirfd);
     j->dirfd = -1;
     e->running--;
-    dispatch(e);
+    engine_dispatch(e);
 }
 
 static void run_done(struct comfy_run *r)
@@ -441,13 +477,14 @@ static int job_dir(struct engine *e, struct job *j)
     return j->dirfd < 0 ? j->dirfd : 0;
 }
 
-static void redact(struct job *j);
 
-static void fail_now(struct engine *e, struct job *j, const char *code, const char *msg)
+/* Ends a job that has no run (failed or canceled before one started). */
+static void end_now(struct engine *e, struct job *j, enum job_status st, const char *code,
+                    const char *msg)
 {
     if (e->cfg.privacy_mode)
-        redact(j);
-    j->status = JOB_FAILED;
+        engine_redact(j);
+    j->status = st;
     snprintf(j->error_code, sizeof(j->error_code), "%s", code);
     snprintf(j->error_message, sizeof(j->error_message), "%s", msg);
     j->finished_ms = job_now_ms();
@@ -455,12 +492,31 @@ static void fail_now(struct engine *e, struct job *j, const char *code, const ch
     emit_status(e, j);
 }
 
-static void run_params(const struct engine *e, const struct job *j, struct comfy_run_params *p)
+static void fail_now(struct engine *e, struct job *j, const char *code, const char *msg)
+{
+    end_now(e, j, JOB_FAILED, code, msg);
+}
+
+static void run_params(const struct engine *e, const struct job *j, struct comfy_run_params *p,
+                       char preview[16])
 {
     memset(p, 0, sizeof(*p));
+    json_t *conv = json_object_get(j->request, "convert_output");
+    const char *fmt = json_string_value(json_object_get(conv, "format"));
+    preview[0] = '\0';
+    if (fmt && strcmp(fmt, "png") != 0) { /* the backend converts (ComfyUI's /view preview) */
+        snprintf(preview, 16, "%s;%d", fmt,
+                 (int)json_integer_value(json_object_get(conv, "quality")));
+        p->preview = preview;
+    }
     p->graph = j->graph;
     p->out_dirfd = j->dirfd;
     p->upload_subfolder = "comfygate";
+    if (j->prep) { /* a raw graph's input images: uploaded first, to the tenant's subfolder */
+        p->inputs = j->prep->files;
+        p->ninputs = j->prep->nfiles;
+        p->upload_subfolder = j->prep->subfolder;
+    }
     p->timeout_ms = e->cfg.timeout_ms;
     p->route_timeout_ms = 3600000;
     p->max_output_bytes = e->cfg.max_output_bytes;
@@ -475,13 +531,18 @@ bool engine_reattach(struct engine *e, struct job *j)
 {
     if (!e->fleet || !j->graph || !j->prompt_id[0] || !j->backend[0])
         return false;
+    /* A raw graph with input images would need them again if its prompt turned out lost:
+     * it runs again from the start instead (its images are still in the store). */
+    if (json_array_size(json_object_get(j->request, "images")) > 0)
+        return false;
     struct comfy_run *r = calloc(1, sizeof(*r));
     if (!r || job_dir(e, j) < 0) {
         free(r);
         return false;
     }
     struct comfy_run_params p;
-    run_params(e, j, &p);
+    char preview[16];
+    run_params(e, j, &p, preview);
     j->run = r;
     e->running++;
     if (comfy_run_resume(r, e->fleet, &p, &run_ops, j, j->backend, j->prompt_id,
@@ -498,29 +559,43 @@ bool engine_reattach(struct engine *e, struct job *j)
     return true;
 }
 
-static bool start_job(struct engine *e, struct job *j)
+static void run_abort_as(struct engine *e, struct job *j, enum job_status st, const char *code,
+                         const char *msg)
+{
+    engine_prep_release(j);
+    if (j->dirfd >= 0)
+        close(j->dirfd);
+    j->dirfd = -1;
+    e->running--;
+    end_now(e, j, st, code, msg);
+}
+
+void engine_run_abort(struct engine *e, struct job *j, const char *code, const char *msg)
+{
+    run_abort_as(e, j, JOB_FAILED, code, msg);
+}
+
+bool engine_run_begin(struct engine *e, struct job *j, const struct comfy_input_file *inputs,
+                      size_t ninputs, const char *subfolder)
 {
     struct comfy_run *r = calloc(1, sizeof(*r));
-    if (!r || job_dir(e, j) < 0) {
-        free(r);
-        fail_now(e, j, "STORAGE_ERROR", "cannot create the output directory");
+    if (!r) {
+        engine_run_abort(e, j, "UNAVAILABLE", "out of memory");
         return false;
     }
-    char sub[64];
-    snprintf(sub, sizeof(sub), "comfygate/%s", j->id);
-    comfy_graph_set_prefix(j->graph, sub);
     struct comfy_run_params p;
-    run_params(e, j, &p);
-    j->status = JOB_RUNNING;
-    j->started_ms = job_now_ms();
-    jlog(e, j, "info", "dispatched");
+    char preview[16];
+    run_params(e, j, &p, preview);
+    if (inputs) {
+        p.inputs = inputs;
+        p.ninputs = ninputs;
+        p.upload_subfolder = subfolder;
+    }
     j->run = r;
-    e->running++;
     if (comfy_run_start(r, e->fleet, &p, &run_ops, j) < 0) {
         j->run = NULL;
-        e->running--;
         free(r);
-        fail_now(e, j, "VALIDATION_ERROR", "the rendered graph is not a JSON object");
+        engine_run_abort(e, j, "VALIDATION_ERROR", "the graph is not a JSON object");
         return false;
     }
     if (j->run) {
@@ -530,9 +605,27 @@ static bool start_job(struct engine *e, struct job *j)
     return true;
 }
 
+static bool start_job(struct engine *e, struct job *j)
+{
+    if (job_dir(e, j) < 0) {
+        fail_now(e, j, "STORAGE_ERROR", "cannot create the output directory");
+        return false;
+    }
+    char sub[64];
+    snprintf(sub, sizeof(sub), "comfygate/%s", j->id);
+    comfy_graph_set_prefix(j->graph, sub);
+    j->status = JOB_RUNNING;
+    j->started_ms = job_now_ms();
+    jlog(e, j, "info", "dispatched");
+    e->running++;
+    if (json_array_size(json_object_get(j->request, "images")) > 0)
+        return engine_prep_start(e, j); /* the run begins once its input images are ready */
+    return engine_run_begin(e, j, NULL, 0, NULL);
+}
+
 /* Starts queued jobs while the head of the queue has somewhere to run. Strict priority: a
  * head job that must wait holds back the jobs behind it. */
-static void dispatch(struct engine *e)
+void engine_dispatch(struct engine *e)
 {
     while (e->jt.heap_len && !e->stopping && e->fleet) {
         struct job *j = e->jt.heap[0];
@@ -556,230 +649,14 @@ static void dispatch(struct engine *e)
 static void dispatch_timer_cb(struct ring_timer *t)
 {
     struct engine *e = (struct engine *)((char *)t - offsetof(struct engine, dispatch_timer));
-    dispatch(e);
+    engine_dispatch(e);
+    engine_prep_reap(e, false);
     if (++e->ticks % 600 == 0) { /* once a minute: expired idempotency keys and cache entries */
         keymap_sweep(&e->idem, job_now_ms());
         keymap_sweep(&e->cache, job_now_ms());
     }
     if (!e->stopping)
         ring_timer_arm(e->ring, &e->dispatch_timer, 100);
-}
-
-/* --- submit ------------------------------------------------------------------------------------- */
-
-static void submit_fail(engine_submit_cb cb, void *ctx, int status, const char *code,
-                        json_t *errors, const char *fmt, const char *arg)
-{
-    struct engine_submit res;
-    memset(&res, 0, sizeof(res));
-    res.status = status;
-    res.code = code;
-    res.errors = errors;
-    snprintf(res.message, sizeof(res.message), fmt, arg ? arg : "");
-    cb(&res, ctx);
-}
-
-static struct job *job_new(struct engine *e, const char *owner, const struct workflow *w,
-                           json_t *graph, json_t *inputs, json_t *body)
-{
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return NULL;
-    j->engine = e;
-    j->dirfd = -1;
-    j->upload_ms = j->backend_queue_ms = j->execution_ms = j->fetch_ms = -1;
-    comfy_uuid4(j->id);
-    snprintf(j->owner, sizeof(j->owner), "%s", owner);
-    snprintf(j->workflow_id, sizeof(j->workflow_id), "%s", w->id);
-    j->workflow_version = w->version;
-    snprintf(j->workflow_hash, sizeof(j->workflow_hash), "%s", w->hash);
-    j->graph = graph;
-    j->inputs = inputs;
-    j->metadata = json_incref(json_object_get(body, "metadata"));
-    j->priority = (int)json_integer_value(json_object_get(body, "priority"));
-    j->seq = ++e->seq;
-    j->status = JOB_QUEUED;
-    j->created_ms = job_now_ms();
-    j->nodes_total = (unsigned)json_object_size(graph);
-    return j;
-}
-
-static int check_body(json_t *body, char *msg, size_t len)
-{
-    json_t *p = json_object_get(body, "priority");
-    json_t *in = json_object_get(body, "inputs");
-    json_t *md = json_object_get(body, "metadata");
-    if (!json_is_object(body))
-        snprintf(msg, len, "the body must be a JSON object");
-    else if (!json_is_string(json_object_get(body, "workflowId")))
-        snprintf(msg, len, "workflowId (string) is required");
-    else if (p && (!json_is_integer(p) || json_integer_value(p) < -1000 ||
-                   json_integer_value(p) > 1000))
-        snprintf(msg, len, "priority must be an integer from -1000 to 1000");
-    else if (in && !json_is_object(in))
-        snprintf(msg, len, "inputs must be an object");
-    else if (md && !json_is_object(md))
-        snprintf(msg, len, "metadata must be an object");
-    else
-        return 0;
-    return -1;
-}
-
-static void sha256_hex(const char *s, size_t n, char out[65])
-{
-    br_sha256_context c;
-    unsigned char d[32];
-    br_sha256_init(&c);
-    br_sha256_update(&c, s, n);
-    br_sha256_out(&c, d);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-/* SHA-256 of canonical JSON (sorted keys, compact): equal documents, equal hashes. */
-static void json_sha256(const json_t *v, char out[65])
-{
-    char *t = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    sha256_hex(t ? t : "", t ? strlen(t) : 0, out);
-    free(t);
-}
-
-/* Cache key: workflow id + version hash + canonical inputs and params (+ tenant unless
- * CACHE_SHARED). */
-static void cache_key(const struct engine *e, const char *owner, const struct workflow *w,
-                      const json_t *inputs, const json_t *params, char out[65])
-{
-    json_t *k = json_pack("{s:s, s:s, s:O, s:O, s:s}", "w", w->id, "h", w->hash, "i", inputs,
-                          "p", params ? params : json_null(), "o",
-                          e->cfg.cache_shared ? "" : owner);
-    json_sha256(k, out);
-    json_decref(k);
-}
-
-static void answer_job(engine_submit_cb cb, void *ctx, struct engine *e, struct job *j, int status,
-                       bool replayed, bool hit)
-{
-    struct engine_submit res;
-    memset(&res, 0, sizeof(res));
-    res.status = status;
-    res.job = j;
-    res.queue_position = engine_queue_position(e, j);
-    res.replayed = replayed;
-    res.cache_hit = hit;
-    cb(&res, ctx);
-}
-
-/* An idempotent repeat: same key and body → the same job; another body → 422; the first
- * request still being stored → 409 (retry shortly). Returns true when it answered. */
-static bool idem_check(struct engine *e, const char *key, const char *hash, engine_submit_cb cb,
-                       void *ctx)
-{
-    struct keymap_entry *ent = keymap_get(&e->idem, key, job_now_ms());
-    if (!ent)
-        return false;
-    struct job *j = jobtable_get(&e->jt, ent->job_id);
-    if (strcmp(ent->hash, hash) != 0)
-        submit_fail(cb, ctx, 422, "IDEMPOTENCY_KEY_REUSE", NULL,
-                    "%sthis idempotency key was used with a different request body", "");
-    else if (!j)
-        submit_fail(cb, ctx, 409, "IDEMPOTENCY_CONFLICT", NULL, "%s", "the job of this key is gone");
-    else if (!j->durable && j->persisting)
-        submit_fail(cb, ctx, 409, "IDEMPOTENCY_IN_PROGRESS", NULL, "%s",
-                    "a request with this idempotency key is still being processed");
-    else
-        answer_job(cb, ctx, e, j, j->cache_hit ? 200 : 202, true, j->cache_hit);
-    return true;
-}
-
-/* A finished job with the same cache key → a new job that shares its outputs. */
-static struct job *cache_hit(struct engine *e, struct job *nj)
-{
-    struct keymap_entry *ent = keymap_get(&e->cache, nj->cache_key, job_now_ms());
-    struct job *orig = ent ? jobtable_get(&e->jt, ent->job_id) : NULL;
-    if (!orig || orig->status != JOB_SUCCEEDED || !orig->noutputs)
-        return NULL;
-    nj->outputs = malloc(orig->noutputs * sizeof(*nj->outputs));
-    if (!nj->outputs)
-        return NULL;
-    memcpy(nj->outputs, orig->outputs, orig->noutputs * sizeof(*nj->outputs));
-    nj->noutputs = nj->outputs_cap = orig->noutputs;
-    snprintf(nj->cache_of, sizeof(nj->cache_of), "%s", orig->cache_of[0] ? orig->cache_of : orig->id);
-    nj->cache_hit = true;
-    nj->status = JOB_SUCCEEDED;
-    nj->started_ms = nj->finished_ms = job_now_ms();
-    nj->nodes_done = nj->nodes_total;
-    json_decref(nj->graph);
-    nj->graph = NULL;
-    job_log(nj, "info", "cache hit: outputs of job %s", nj->cache_of);
-    return nj;
-}
-
-void engine_submit(struct engine *e, const char *owner, json_t *body, const char *idem_key,
-                   engine_submit_cb cb, void *ctx)
-{
-    char msg[256], body_hash[65], ikey[300] = "";
-    if (check_body(body, msg, sizeof(msg)) < 0)
-        return submit_fail(cb, ctx, 400, "VALIDATION_ERROR", NULL, "%s", msg);
-    if (!idem_key)
-        idem_key = json_string_value(json_object_get(json_object_get(body, "metadata"),
-                                                     "requestId"));
-    if (idem_key) {
-        snprintf(ikey, sizeof(ikey), "%s\x1f%s", owner, idem_key);
-        json_sha256(body, body_hash);
-        if (idem_check(e, ikey, body_hash, cb, ctx))
-            return;
-    }
-    const char *wid = json_string_value(json_object_get(body, "workflowId"));
-    int ver = (int)json_integer_value(json_object_get(body, "workflowVersion"));
-    const struct workflow *w = workflow_set_get(&e->wf, wid, ver);
-    if (!w || (ver == 0 && w->deleted))
-        return submit_fail(cb, ctx, 404, "WORKFLOW_NOT_FOUND", NULL, "no workflow %s", wid);
-    json_t *inputs = json_object_get(body, "inputs");
-    json_t *empty = inputs ? NULL : json_object();
-    json_t *final_inputs = NULL, *errors = NULL;
-    json_t *graph = workflow_render(w, inputs ? inputs : empty, &e->cfg.limits, &final_inputs,
-                                    &errors);
-    json_decref(empty);
-    if (!graph)
-        return submit_fail(cb, ctx, 400, "VALIDATION_ERROR", errors, "%sinvalid inputs", "");
-    struct job *j = job_new(e, owner, w, graph, final_inputs, body);
-    if (!j)
-        return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
-    cache_key(e, owner, w, final_inputs, json_object_get(body, "params"), j->cache_key);
-    bool hit = e->cfg.cache_enabled && cache_hit(e, j);
-    if (hit && e->cfg.privacy_mode)
-        redact(j);
-    if (!hit && (e->jt.heap_len >= e->cfg.max_queue ||
-                 jobtable_queued_for(&e->jt, owner) >= e->cfg.max_queue_per_tenant)) {
-        job_free(j);
-        return submit_fail(cb, ctx, 429, "QUEUE_FULL", NULL, "%sthe queue is full", "");
-    }
-    if (jobtable_put(&e->jt, j) < 0 || (!hit && jobtable_push(&e->jt, j) < 0)) {
-        job_free(j);
-        return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
-    }
-    if (!hit)
-        job_log(j, "info", "queued (priority %d)", j->priority);
-    if (ikey[0]) {
-        snprintf(j->idem_key, sizeof(j->idem_key), "%s", ikey);
-        snprintf(j->idem_hash, sizeof(j->idem_hash), "%s", body_hash);
-        j->idem_expires_ms = job_now_ms() + (int64_t)e->cfg.idem_ttl_s * 1000;
-        keymap_put(&e->idem, ikey, j->id, body_hash, j->idem_expires_ms);
-    }
-    if (!e->store) {
-        j->durable = true;
-        answer_job(cb, ctx, e, j, hit ? 200 : 202, false, hit);
-        dispatch(e);
-        return;
-    }
-    /* Accepted only once durable: the answer goes out from saved_cb, after the commit. */
-    if (persist_with(e, j, cb, ctx) < 0) {
-        jobtable_unqueue(&e->jt, j);
-        j->status = JOB_FAILED;
-        if (ikey[0])
-            keymap_del(&e->idem, ikey);
-        return submit_fail(cb, ctx, 503, "STORE_BUSY", NULL, "%sthe store is overloaded", "");
-    }
 }
 
 /* --- queries and cancel ------------------------------------------------------------------------ */
@@ -807,13 +684,17 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
         snprintf(j->error_code, sizeof(j->error_code), "CANCELED");
         snprintf(j->error_message, sizeof(j->error_message), "canceled while queued");
         if (e->cfg.privacy_mode)
-            redact(j);
+            engine_redact(j);
         engine_persist(e, j);
         emit_status(e, j);
         return 200;
     }
-    if (j->run)
+    if (j->run) {
         comfy_run_cancel(j->run); /* finishes through run_done */
+    } else if (j->prep) { /* still getting its input images */
+        run_abort_as(e, j, JOB_CANCELED, "CANCELED", "canceled while its input images loaded");
+        engine_dispatch(e);
+    }
     return 200;
 }
 
@@ -920,6 +801,15 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
         snprintf(err, errlen, "cannot read unfinished jobs from the store");
         return -EIO;
     }
+    e->prep_env = (struct job_prep_env){
+        .ring = r,
+        .rc = fleet ? &fleet->rc : NULL,
+        .store = st,
+        .max_bytes = cfg->max_input_image_bytes ? cfg->max_input_image_bytes : 32u << 20,
+        .timeout_ms = cfg->input_url_timeout_ms ? cfg->input_url_timeout_ms : 30000,
+        .guard = cfg->url_guard,
+        .guard_arg = cfg->url_guard_arg,
+    };
     e->dispatch_timer.cb = dispatch_timer_cb;
     ring_timer_arm(r, &e->dispatch_timer, 100);
     return 0;
@@ -932,8 +822,11 @@ void engine_stop(struct engine *e)
     /* Running jobs are left "running" in the store, not canceled: the next start re-queues
      * them (the interrupted attempt counts). */
     for (size_t i = 0; i < e->jt.norder; i++) {
-        if (e->jt.order[i]->run)
-            comfy_run_abandon(e->jt.order[i]->run);
+        struct job *j = e->jt.order[i];
+        if (j->run)
+            comfy_run_abandon(j->run);
+        else if (j->prep)
+            job_prep_cancel(j->prep);
     }
 }
 
@@ -941,7 +834,12 @@ bool engine_idle(const struct engine *e)
 {
     for (size_t i = 0; i < e->jt.norder; i++) {
         const struct job *j = e->jt.order[i];
-        if (j->persisting || j->commits_pending || (j->run && !comfy_run_quiet(j->run)))
+        if (j->persisting || j->commits_pending || (j->run && !comfy_run_quiet(j->run)) ||
+            (j->prep && !job_prep_quiet(j->prep)))
+            return false;
+    }
+    for (const struct job_prep *p = e->parked_preps; p; p = p->ctx) {
+        if (!job_prep_quiet(p))
             return false;
     }
     return true;
@@ -957,8 +855,13 @@ void engine_free(struct engine *e)
         }
         if (j->dirfd >= 0)
             close(j->dirfd);
+        if (j->prep) {
+            job_prep_free(j->prep);
+            free(j->prep);
+        }
         job_free(j);
     }
+    engine_prep_reap(e, true);
     jobtable_fini(&e->jt);
     keymap_free(&e->idem);
     keymap_free(&e->cache);

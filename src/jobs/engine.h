@@ -35,6 +35,10 @@ struct engine_config {
     bool cache_shared;           /* cache hits across tenants */
     uint32_t cache_ttl_s;
     uint32_t idem_ttl_s;         /* idempotency keys */
+    uint64_t max_input_image_bytes; /* raw graphs' input images */
+    uint32_t input_url_timeout_ms;
+    void (*url_guard)(CURL *easy, void *arg); /* SSRF rules for input image URLs (or NULL) */
+    void *url_guard_arg;
 };
 
 struct engine;
@@ -63,6 +67,11 @@ void engine_free(struct engine *e);
  * Idempotency-Key header (NULL: metadata.requestId, if any). */
 void engine_submit(struct engine *e, const char *owner, json_t *body, const char *idem_key,
                    engine_submit_cb cb, void *ctx);
+/* A raw ComfyUI graph (POST /prompt), already checked by prompt_req_parse: r's graph, metadata
+ * and inline images are taken. body (the request as sent) is hashed for Idempotency-Key. */
+struct prompt_req;
+void engine_submit_graph(struct engine *e, const char *owner, struct prompt_req *r,
+                         const json_t *body, const char *idem_key, engine_submit_cb cb, void *ctx);
 /* NULL if unknown (or owned by someone else, when owner is not NULL). */
 struct job *engine_job(struct engine *e, const char *id, const char *owner);
 long engine_queue_position(const struct engine *e, const struct job *j);

@@ -64,6 +64,9 @@ static struct job *job_from_row(struct engine *e, json_t *row)
     j->finished_ms = json_integer_value(json_object_get(row, "finished_at"));
     j->status = status_from(json_string_value(json_object_get(row, "status")));
     j->nodes_total = (unsigned)json_object_size(j->graph);
+    const char *kind = json_string_value(json_object_get(row, "kind"));
+    j->kind = kind && !strcmp(kind, "prompt") ? JOB_KIND_PROMPT : JOB_KIND_WORKFLOW;
+    j->request = row_json(row, "request");
     return j;
 }
 

@@ -72,6 +72,15 @@ json_t *job_to_json(const struct job *j, long queue_position)
                           "attempts", (int)j->attempts, "inputs",
                           j->inputs ? j->inputs : json_null(), "metadata",
                           j->metadata ? j->metadata : json_null());
+    if (j->kind == JOB_KIND_PROMPT) { /* a raw graph: no workflow */
+        json_object_set_new(o, "kind", json_string("prompt"));
+        json_object_del(o, "workflowId");
+        json_object_del(o, "workflowVersion");
+        json_object_del(o, "workflowHash");
+        json_t *wh = json_object_get(j->request, "webhook_v2");
+        if (wh)
+            json_object_set(o, "webhook_v2", wh);
+    }
     if (queue_position >= 0)
         json_object_set_new(o, "queue_position", json_integer(queue_position));
     if (j->status == JOB_RUNNING)
@@ -118,6 +127,7 @@ void job_free(struct job *j)
     json_decref(j->metadata);
     json_decref(j->graph);
     json_decref(j->node_errors);
+    json_decref(j->request);
     free(j->outputs);
     free(j);
 }

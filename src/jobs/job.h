@@ -19,6 +19,11 @@ enum job_status {
     JOB_CANCELED,
 };
 
+enum job_kind {
+    JOB_KIND_WORKFLOW = 0, /* POST /jobs: a workflow template and its inputs */
+    JOB_KIND_PROMPT,       /* POST /prompt: a raw ComfyUI graph */
+};
+
 struct job_output {
     char name[300];
     uint64_t size;
@@ -37,6 +42,12 @@ struct job {
     struct engine *engine;
     char id[37];
     char owner[128];
+    enum job_kind kind;
+    /* JOB_KIND_PROMPT: {"convert_output"?: {format, quality}, "webhook_v2"?: url,
+     * "images"?: [{"node", "name"?, "url"?}]} (input images: inline ones are stored by name,
+     * URLs are fetched at dispatch) */
+    json_t *request;
+    struct job_prep *prep; /* dispatch: input images being loaded or fetched */
     char workflow_id[96];
     int workflow_version;
     char workflow_hash[65];
@@ -74,6 +85,7 @@ struct job {
     int storage_err;          /* the first failed commit (-errno) */
     bool run_finished;        /* the run ended; finishing waits for commits_pending */
     bool submit_held;         /* the attempt waits for its prompt id to be durable */
+    bool insert_only;         /* its first save must not replace a row (client-chosen id) */
     bool persisting; /* a store write is in flight */
     bool dirty;      /* state changed while it was */
     bool cancel_requested;

@@ -9,14 +9,16 @@ static const char *UPSERT =
     "INSERT INTO jobs (id, owner, workflow_id, workflow_version, workflow_hash, inputs, metadata,"
     " graph, priority, seq, status, cache_hit, attempts, backend, prompt_id, error_code,"
     " error_message, error_node, error_class, node_errors, created_at, started_at, finished_at,"
-    " updated_at, cache_of, cache_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-    " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+    " updated_at, cache_of, cache_key, kind, request) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,"
+    " ?28)"
     " ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,"
     " backend = excluded.backend, prompt_id = excluded.prompt_id, error_code ="
     " excluded.error_code, error_message = excluded.error_message, error_node ="
     " excluded.error_node, error_class = excluded.error_class, node_errors ="
     " excluded.node_errors, started_at = excluded.started_at, finished_at ="
-    " excluded.finished_at, updated_at = excluded.updated_at, inputs = excluded.inputs";
+    " excluded.finished_at, updated_at = excluded.updated_at, inputs = excluded.inputs,"
+    " graph = excluded.graph"; /* PRIVACY_MODE drops it once the job finishes */
 
 static const char *OUTPUT =
     "INSERT OR REPLACE INTO outputs (job_id, name, size, mime, sha256, storage_key, node, kind,"
@@ -29,6 +31,14 @@ static const char *ATTEMPT =
 static json_t *str_or_null(const char *s)
 {
     return s && s[0] ? json_string(s) : json_null();
+}
+
+/* Fields of raw-graph jobs (kind and request), added to every snapshot. */
+static void snapshot_kind(json_t *row, const struct job *j)
+{
+    json_object_set_new(row, "kind", json_string(j->kind == JOB_KIND_PROMPT ? "prompt"
+                                                                              : "workflow"));
+    json_object_set_new(row, "request", j->request ? json_deep_copy(j->request) : json_null());
 }
 
 json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
@@ -51,7 +61,7 @@ json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
                                               r->prompt_id, "error", comfy_err_code(r->err),
                                               "message", r->message));
     }
-    return json_pack(
+    json_t *row = json_pack(
         "{s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:o, s:i, s:I, s:s, s:b, s:i, s:o, s:o, s:o, s:o,"
         " s:o, s:o, s:o, s:I, s:I, s:I, s:o, s:o}",
         "id", j->id, "owner", j->owner, "workflow_id", j->workflow_id, "workflow_version",
@@ -67,6 +77,9 @@ json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
         j->node_errors ? json_deep_copy(j->node_errors) : json_null(), "created_at",
         (json_int_t)j->created_ms, "started_at", (json_int_t)j->started_ms, "finished_at",
         (json_int_t)j->finished_ms, "outputs", outs, "attempt_log", atts);
+    if (row)
+        snapshot_kind(row, j);
+    return row;
 }
 
 /* Idempotency key and cache entry of a job, added to its snapshot by the engine. */
@@ -180,11 +193,41 @@ static int save_children(struct store *s, json_t *row)
     return SQLITE_OK;
 }
 
+/* Inline input images, written with the job's first save (so they are durable with it), and
+ * removed in the save that finishes it. */
+static int save_blobs(struct store *s, struct job_save *js)
+{
+    const char *id = json_string_value(json_object_get(js->row, "id"));
+    for (size_t i = 0; i < js->nblobs; i++) {
+        sqlite3_stmt *st = store_stmt(s, "INSERT OR REPLACE INTO job_inputs (job_id, name, data)"
+                                         " VALUES (?1, ?2, ?3)");
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, js->blobs[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 3, js->blobs[i].data, js->blobs[i].len, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            return SQLITE_ERROR;
+    }
+    if (!js->drop_blobs)
+        return SQLITE_OK;
+    sqlite3_stmt *st = store_stmt(s, "DELETE FROM job_inputs WHERE job_id = ?1");
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    return sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+}
+
 static int save_work(struct store *s, struct store_req *r)
 {
     struct job_save *js = (struct job_save *)r;
     json_t *row = js->row;
-    sqlite3_stmt *st = store_stmt(s, UPSERT);
+    /* a client-chosen id's first save must not take over an existing job's row */
+    char insert[1024];
+    if (js->insert_only)
+        snprintf(insert, sizeof(insert), "%.*s", (int)(strstr(UPSERT, " ON CONFLICT") - UPSERT),
+                 UPSERT);
+    sqlite3_stmt *st = store_stmt(s, js->insert_only ? insert : UPSERT);
     if (!st)
         return SQLITE_ERROR;
     static const char *const cols[] = {
@@ -198,9 +241,15 @@ static int save_work(struct store *s, struct store_req *r)
     sqlite3_bind_int64(st, 24, json_integer_value(json_object_get(row, "created_at")));
     bind_json(st, 25, json_object_get(row, "cache_of"));
     bind_json(st, 26, json_object_get(row, "cache_key"));
-    if (sqlite3_step(st) != SQLITE_DONE)
-        return SQLITE_ERROR;
-    return save_children(s, row);
+    bind_json(st, 27, json_object_get(row, "kind"));
+    bind_json(st, 28, json_object_get(row, "request"));
+    int step = sqlite3_step(st);
+    if (step != SQLITE_DONE)
+        return step == SQLITE_CONSTRAINT ? SQLITE_CONSTRAINT : SQLITE_ERROR;
+    int rc = save_children(s, row);
+    if (rc == SQLITE_OK)
+        rc = save_blobs(s, js);
+    return rc;
 }
 
 static void save_done(struct store_req *r)
@@ -208,6 +257,11 @@ static void save_done(struct store_req *r)
     struct job_save *js = (struct job_save *)r;
     json_decref(js->row);
     js->row = NULL;
+    for (size_t i = 0; i < js->nblobs; i++)
+        free(js->blobs[i].data);
+    free(js->blobs);
+    js->blobs = NULL;
+    js->nblobs = 0;
     js->done(js);
 }
 
@@ -217,6 +271,49 @@ int job_store_save(struct store *st, struct ring *origin, struct job_save *s)
     s->req.done = save_done;
     s->req.origin = origin;
     return store_submit(st, &s->req);
+}
+
+static int blobs_load_work(struct store *s, struct store_req *r)
+{
+    struct job_blobs_load *l = (struct job_blobs_load *)r;
+    sqlite3_stmt *st = store_stmt(s, "SELECT name, data FROM job_inputs WHERE job_id = ?1"
+                                     " ORDER BY name LIMIT 64");
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, l->job_id, -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct job_blob *nb = realloc(l->blobs, (l->nblobs + 1) * sizeof(*nb));
+        if (!nb)
+            return SQLITE_NOMEM;
+        l->blobs = nb;
+        struct job_blob *b = &l->blobs[l->nblobs];
+        memset(b, 0, sizeof(*b));
+        snprintf(b->name, sizeof(b->name), "%s", (const char *)sqlite3_column_text(st, 0));
+        size_t n = (size_t)sqlite3_column_bytes(st, 1);
+        b->data = malloc(n ? n : 1);
+        if (!b->data)
+            return SQLITE_NOMEM;
+        if (n)
+            memcpy(b->data, sqlite3_column_blob(st, 1), n);
+        b->len = n;
+        l->nblobs++;
+    }
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static void blobs_load_done(struct store_req *r)
+{
+    struct job_blobs_load *l = (struct job_blobs_load *)r;
+    l->done(l);
+}
+
+int job_store_blobs_load(struct store *st, struct ring *origin, struct job_blobs_load *l)
+{
+    l->req.work = blobs_load_work;
+    l->req.done = blobs_load_done;
+    l->req.origin = origin;
+    return store_submit(st, &l->req);
 }
 
 /* --- start-up reads -------------------------------------------------------------------------- */

@@ -9,9 +9,19 @@
 #include "jobs/job.h"
 #include "store/store.h"
 
+struct job_blob {
+    char name[80];
+    unsigned char *data; /* owned by the save */
+    size_t len;
+};
+
 struct job_save {
     struct store_req req;
     json_t *row; /* owned: the snapshot */
+    struct job_blob *blobs; /* inline input images to store with the row (owned) */
+    size_t nblobs;
+    bool drop_blobs;        /* the job finished: its input images go */
+    bool insert_only;       /* fail with SQLITE_CONSTRAINT if the id exists (no upsert) */
     struct job *job;
     void (*done)(struct job_save *s);
     void *ctx;
@@ -23,6 +33,17 @@ json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run);
 void job_store_snapshot_keys(json_t *row, const struct job *j, int64_t cache_expires_ms);
 /* Queues the save; done runs on origin with s->req.rc. -EAGAIN if the store queue is full. */
 int job_store_save(struct store *st, struct ring *origin, struct job_save *s);
+
+/* Reads a job's inline input images on the store thread; done runs on origin (req.rc). */
+struct job_blobs_load {
+    struct store_req req;
+    char job_id[37];
+    struct job_blob *blobs; /* out: owned by the caller once done has run */
+    size_t nblobs;
+    void (*done)(struct job_blobs_load *l);
+    void *ctx;
+};
+int job_store_blobs_load(struct store *st, struct ring *origin, struct job_blobs_load *l);
 
 /* Blocking (start-up only): {"jobs": the newest `limit` jobs plus every unfinished one, oldest
  * first; "outputs": their outputs; "idem": live idempotency keys; "cache": live cache entries},

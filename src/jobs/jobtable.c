@@ -57,6 +57,28 @@ struct job *jobtable_get(struct jobtable *t, const char *id)
     return NULL;
 }
 
+static void unhash(struct jobtable *t, struct job *j)
+{
+    struct job **pp = &t->buckets[hash_id(j->id) & (t->nbuckets - 1)];
+    while (*pp && *pp != j)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = j->hnext;
+    t->njobs--;
+}
+
+void jobtable_forget(struct jobtable *t, struct job *j)
+{
+    unhash(t, j);
+    for (size_t i = t->norder; i-- > 0;) { /* a refused submit: it is near the end */
+        if (t->order[i] == j) {
+            memmove(&t->order[i], &t->order[i + 1], (t->norder - i - 1) * sizeof(*t->order));
+            t->norder--;
+            break;
+        }
+    }
+}
+
 /* Drops the oldest finished jobs from memory past max_jobs_in_memory (they stay in the store). */
 void jobtable_evict(struct jobtable *t, size_t max_in_memory)
 {
@@ -66,11 +88,7 @@ void jobtable_evict(struct jobtable *t, size_t max_in_memory)
     for (size_t i = 0; i < t->norder; i++) {
         struct job *j = t->order[i];
         if (drop && job_finished(j) && !j->persisting && !j->run) {
-            struct job **pp = &t->buckets[hash_id(j->id) & (t->nbuckets - 1)];
-            while (*pp != j)
-                pp = &(*pp)->hnext;
-            *pp = j->hnext;
-            t->njobs--;
+            unhash(t, j);
             job_free(j);
             drop--;
             continue;

@@ -23,6 +23,8 @@ int jobtable_init(struct jobtable *t);
 void jobtable_fini(struct jobtable *t);
 int jobtable_put(struct jobtable *t, struct job *j);
 struct job *jobtable_get(struct jobtable *t, const char *id);
+/* Takes j out of the table (not freed): a submit the store refused. */
+void jobtable_forget(struct jobtable *t, struct job *j);
 /* Drops (and frees) the oldest finished, idle jobs beyond max_in_memory. */
 void jobtable_evict(struct jobtable *t, size_t max_in_memory);
 int jobtable_push(struct jobtable *t, struct job *j);

@@ -46,6 +46,13 @@ static const struct store_migration migrations[] = {
         "  action TEXT NOT NULL, target TEXT, peer TEXT, detail TEXT);"},
     /* a workflow version's overlays (JSON array), part of its content hash */
     {2, "ALTER TABLE workflows ADD COLUMN overlays TEXT;"},
+    /* raw ComfyUI graphs (POST /prompt): the job's kind, its request options, and input images
+     * that came inline (kept until the job finishes) */
+    {4, "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'workflow';"
+        "ALTER TABLE jobs ADD COLUMN request TEXT;"
+        "CREATE TABLE job_inputs ("
+        "  job_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,"
+        "  PRIMARY KEY (job_id, name));"},
 };
 
 size_t store_migration_count(void)

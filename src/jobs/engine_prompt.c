@@ -1,0 +1,73 @@
+/* engine_prompt — a raw graph's input images before its run: job_prep loads the inline ones
+ * from the store and fetches the URLs, then the run begins with them. A prep that is still
+ * waiting on the store when its job goes away is parked until that completion has come back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobs/engine_internal.h"
+
+static void prep_done_cb(struct job_prep *p)
+{
+    struct job *j = p->ctx;
+    struct engine *e = j->engine;
+    if (p->err) {
+        char msg[sizeof(p->message)]; /* the abort frees p */
+        snprintf(msg, sizeof(msg), "%s", p->message);
+        jlog_job(j, "error", "input images: %.150s", msg);
+        engine_run_abort(e, j, "INPUT_FETCH_FAILED", msg);
+        engine_dispatch(e);
+        return;
+    }
+    jlog_job(j, "info", "%zu input image(s) ready", p->nfiles);
+    engine_run_begin(e, j, p->files, p->nfiles, p->subfolder);
+}
+
+bool engine_prep_start(struct engine *e, struct job *j)
+{
+    struct job_prep *p = calloc(1, sizeof(*p));
+    if (!p) {
+        engine_run_abort(e, j, "UNAVAILABLE", "out of memory");
+        return false;
+    }
+    j->prep = p;
+    if (job_prep_start(p, &e->prep_env, j->id, j->owner, json_object_get(j->request, "images"),
+                       j->graph, prep_done_cb, j) < 0) {
+        engine_run_abort(e, j, "STORE_BUSY", "cannot read the job's input images");
+        return false;
+    }
+    engine_persist(e, j);
+    return true;
+}
+
+void engine_prep_release(struct job *j)
+{
+    struct job_prep *p = j->prep;
+    if (!p)
+        return;
+    j->prep = NULL;
+    job_prep_cancel(p);
+    if (job_prep_quiet(p)) {
+        job_prep_free(p);
+        free(p);
+        return;
+    }
+    struct engine *e = j->engine; /* a store read is still out: free it once it is back */
+    p->ctx = e->parked_preps;
+    e->parked_preps = p;
+}
+
+void engine_prep_reap(struct engine *e, bool all)
+{
+    struct job_prep **pp = (struct job_prep **)&e->parked_preps;
+    while (*pp) {
+        struct job_prep *p = *pp;
+        if (all || job_prep_quiet(p)) {
+            *pp = p->ctx;
+            job_prep_free(p);
+            free(p);
+        } else {
+            pp = (struct job_prep **)&p->ctx;
+        }
+    }
+}

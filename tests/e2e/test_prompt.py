@@ -1,0 +1,261 @@
+"""The ComfyUI-compatible raw-graph API, POST /prompt (issue 5), end to end against comfysim:
+synchronous base64 answers, 202 with webhook_v2, the node-class allowlist, limits, ComfyUI's
+own validation errors passed on, input images inline (base64) and by URL, client ids,
+idempotency, and a kill -9 while a raw graph with an inline image waits in the queue."""
+import base64
+import hashlib
+import http.server
+import os
+import signal
+import sqlite3
+import struct
+import threading
+import time
+
+import gw
+import pngmini
+
+S = gw.Suite()
+state = {}
+
+
+def smoke_graph(w=32, h=24, batch=2, color=0x336699):
+    return {"1": {"class_type": "EmptyImage",
+                  "inputs": {"width": w, "height": h, "batch_size": batch, "color": color}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+
+
+def invert_graph(image):
+    return {"1": {"class_type": "LoadImage", "inputs": {"image": image}},
+            "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "i"}}}
+
+
+def post(body, headers=None, port=None):
+    return gw.request(port or state["port"], "POST", "/prompt", body, headers, timeout=60)
+
+
+def jobs_in_db():
+    db = sqlite3.connect(os.path.join(state["gw"].storage, "comfygate.db"))
+    n = db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+    db.close()
+    return n
+
+
+class PngServer(http.server.BaseHTTPRequestHandler):
+    files = {}
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        body = self.files.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *a):
+        pass
+
+
+def setup():
+    state["sim"] = gw.sim("--exec-ms", "5")
+    state["gw"] = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % state["sim"].port,
+                              "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false",
+                              "INPUT_URL_ALLOWED_DOMAINS": "127.0.0.1"})
+    state["port"] = state["gw"].port
+    gw.wait_backends(state["port"], 1)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PngServer)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    state["files"] = srv
+
+
+def test_sync_answer_has_base64_images():
+    st, h, _, j = post({"prompt": smoke_graph()})
+    assert st == 200, (st, j)
+    assert len(j["images"]) == 2 and len(j["filenames"]) == 2, j.keys()
+    st2, _, _, job = gw.request(state["port"], "GET", "/jobs/" + j["id"])
+    assert st2 == 200 and job["status"] == "succeeded" and job["kind"] == "prompt", job
+    for b64, name, out in zip(j["images"], j["filenames"], job["outputs"]):
+        raw = base64.b64decode(b64)
+        assert name == out["filename"] and hashlib.sha256(raw).hexdigest() == out["sha256"]
+        w, hh, _, rows = pngmini.decode(raw)
+        assert (w, hh) == (32, 24)
+        assert rows[0][:3] == bytes([0x33, 0x66, 0x99]), rows[0][:3]
+    assert j["prompt"]["2"]["inputs"]["filename_prefix"] == "comfygate/%s/2" % j["id"]
+    st_ = j["stats"]
+    assert st_["total_ms"] >= 0 and st_["attempts"] == 1 and "execution_ms" in st_["stages"]
+
+
+def test_webhook_v2_answers_202_at_once():
+    st, h, _, j = post({"prompt": smoke_graph(batch=1), "webhook_v2": "https://hooks.example.com/x"})
+    assert st == 202 and j["status"] == "queued" and h["location"] == "/jobs/" + j["id"], (st, j)
+    done = gw.wait_job(state["port"], j["id"])
+    assert done["status"] == "succeeded" and done["webhook_v2"] == "https://hooks.example.com/x"
+
+
+def test_node_class_not_allowed_403_nothing_stored():
+    before = jobs_in_db()
+    g = smoke_graph()
+    g["3"] = {"class_type": "ExecutePythonCode", "inputs": {"code": "import os"}}
+    st, _, _, j = post({"prompt": g})
+    assert st == 403 and j["error"]["code"] == "NODE_CLASS_NOT_ALLOWED", (st, j)
+    assert "ExecutePythonCode" in j["error"]["message"]
+    assert jobs_in_db() == before
+
+
+def test_bad_requests_400_nothing_stored():
+    before = jobs_in_db()
+    cases = [
+        ({"nope": 1}, "prompt"),
+        ({"prompt": {}}, "prompt"),
+        ({"prompt": {"1": {"inputs": {}}}}, "class_type"),
+        ({"prompt": {"1": {"class_type": "SaveImage", "inputs": {"images": ["9", 0]}}}}, "9"),
+        ({"prompt": smoke_graph(), "id": "not-a-uuid"}, "id"),
+        ({"prompt": smoke_graph(), "webhook_v2": "ftp://x"}, "webhook_v2"),
+        ({"prompt": smoke_graph(), "webhook": "http://x"}, "webhook_v2"),
+        ({"prompt": smoke_graph(), "convert_output": {"format": "bmp"}}, "convert_output"),
+        ({"prompt": invert_graph("comfygate/t-0123456789abcdef/x.png")}, "not allowed"),
+        ({"prompt": invert_graph("../../etc/passwd")}, "not allowed"),
+        ({"prompt": invert_graph("data:image/png;base64,AAAA" + "A" * 100)}, "PNG"),
+    ]
+    for body, word in cases:
+        st, _, _, j = post(body)
+        assert st == 400 and j["error"]["code"] == "VALIDATION_ERROR", (body, st, j)
+        assert word in j["error"]["message"], (word, j)
+    st, _, _, j = post({"prompt": smoke_graph(w=99999)})
+    assert st == 400 and j["error"]["errors"][0]["path"].endswith("width"), j
+    st, _, _, j = post(b"{not json")
+    assert st == 400
+    assert jobs_in_db() == before
+
+
+def test_comfyui_validation_error_passed_on():
+    g = smoke_graph()
+    del g["1"]["inputs"]["width"]
+    st, _, _, j = post({"prompt": g})
+    assert st == 400 and j["error"]["code"] == "COMFYUI_VALIDATION", (st, j)
+    nodes = {e["node_id"]: e["node_errors"] for e in j["error"]["errors"]}
+    assert "1" in nodes and nodes["1"]["errors"][0]["type"] == "required_input_missing", nodes
+
+
+def f32(x):
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def comfy_invert(c):
+    """What ComfyUI computes: float32 c/255, 1 - that, *255, truncated to uint8."""
+    return int(f32(255.0 * f32(1.0 - f32(c / 255.0))))
+
+
+def check_inverted(raw, w, h, pixel):
+    ww, hh, bpp, rows = pngmini.decode(raw)
+    assert (ww, hh) == (w, h)
+    for y in (0, h - 1):
+        for x in (0, w - 1):
+            want = tuple(comfy_invert(c) for c in pixel(x, y))
+            assert tuple(rows[y][x * bpp:x * bpp + 3]) == want, (x, y, rows[y][x * bpp:x * bpp + 3])
+
+
+def pix(x, y):
+    return (x * 20 % 256, y * 30 % 256, 77)
+
+
+def test_inline_base64_image():
+    png = pngmini.encode_rgb(8, 6, pix)
+    for form in (base64.b64encode(png).decode(),
+                 "data:image/png;base64," + base64.b64encode(png).decode()):
+        st, _, _, j = post({"prompt": invert_graph(form)})
+        assert st == 200, (st, j)
+        name = hashlib.sha256(png).hexdigest()[:32] + ".png"
+        ref = j["prompt"]["1"]["inputs"]["image"]
+        assert ref.startswith("comfygate/t-") and ref.endswith("/" + name), ref
+        check_inverted(base64.b64decode(j["images"][0]), 8, 6, pix)
+    # the inline image leaves the store with the job's final save (committed just after the
+    # answer went out)
+    db = sqlite3.connect(os.path.join(state["gw"].storage, "comfygate.db"))
+    end = time.time() + 10
+    while db.execute("SELECT COUNT(*) FROM job_inputs").fetchone()[0] and time.time() < end:
+        time.sleep(0.02)
+    assert db.execute("SELECT COUNT(*) FROM job_inputs").fetchone()[0] == 0
+    db.close()
+
+
+def test_image_by_url():
+    png = pngmini.encode_rgb(5, 4, pix)
+    PngServer.files["/in.png"] = png
+    url = "http://127.0.0.1:%d/in.png" % state["files"].server_address[1]
+    st, _, _, j = post({"prompt": invert_graph(url)})
+    assert st == 200, (st, j)
+    check_inverted(base64.b64decode(j["images"][0]), 5, 4, pix)
+    # not an image, and a 404: the job fails with a clear error
+    PngServer.files["/text"] = b"hello, not an image"
+    for path, word in (("/text", "not a PNG"), ("/missing", "404")):
+        st, _, _, j = post({"prompt": invert_graph(url.replace("/in.png", path))})
+        assert st == 422 and j["error"]["code"] == "INPUT_FETCH_FAILED", (st, j)
+        assert word in j["error"]["message"], j
+
+
+def test_client_id_and_conflict():
+    jid = "0b9d6a7e-1111-4222-8333-444455556666"
+    st, _, _, j = post({"prompt": smoke_graph(batch=1), "id": jid})
+    assert st == 200 and j["id"] == jid, (st, j)
+    st, _, _, j = post({"prompt": smoke_graph(batch=1), "id": jid})
+    assert st == 409 and j["error"]["code"] == "JOB_EXISTS", (st, j)
+
+
+def test_idempotency_key():
+    body = {"prompt": smoke_graph(batch=1, color=5), "webhook_v2": "https://h.example.com/"}
+    st, _, _, a = post(body, {"Idempotency-Key": "p-1"})
+    st2, h, _, b = post(body, {"Idempotency-Key": "p-1"})
+    assert st == st2 == 202 and a["id"] == b["id"] and h["idempotency-replayed"] == "true"
+    body["prompt"]["1"]["inputs"]["color"] = 6
+    st, _, _, c = post(body, {"Idempotency-Key": "p-1"})
+    assert st == 422 and c["error"]["code"] == "IDEMPOTENCY_KEY_REUSE", (st, c)
+
+
+def test_inline_image_survives_kill9_while_queued():
+    """The image is committed with the job: a kill -9 before it runs loses nothing."""
+    sim = gw.sim("--exec-ms", "400")
+    g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port,
+                    "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false"})
+    try:
+        gw.wait_backends(g.port, 1)
+        png = pngmini.encode_rgb(4, 4, pix)
+        ids = []
+        for i in range(3):  # one runs, two wait behind it
+            st, _, _, j = post({"prompt": invert_graph(base64.b64encode(png).decode()),
+                                "webhook_v2": "https://h.example.com/%d" % i}, port=g.port)
+            assert st == 202, (st, j)
+            ids.append(j["id"])
+        g.kill(signal.SIGKILL)
+        g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port,
+                        "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false"},
+                       storage=g.storage)
+        for jid in ids:
+            done = gw.wait_job(g.port, jid, timeout=60)
+            assert done["status"] == "succeeded", done
+            raw = gw.request(g.port, "GET", done["outputs"][0]["url"])[2]
+            check_inverted(raw, 4, 4, pix)
+    finally:
+        g.stop()
+        sim.kill()
+
+
+def teardown():
+    st = state["gw"].stop()
+    state["sim"].kill()
+    state["files"].shutdown()
+    assert st == 0, state["gw"].tail()
+
+
+if __name__ == "__main__":
+    setup()
+    try:
+        for t in (test_sync_answer_has_base64_images, test_webhook_v2_answers_202_at_once,
+                  test_node_class_not_allowed_403_nothing_stored, test_bad_requests_400_nothing_stored,
+                  test_comfyui_validation_error_passed_on, test_inline_base64_image,
+                  test_image_by_url, test_client_id_and_conflict, test_idempotency_key,
+                  test_inline_image_survives_kill9_while_queued):
+            S.run(t)
+    finally:
+        S.run(teardown)
+    S.done()
