@@ -108,6 +108,7 @@ static int engine_start(struct reactor *re)
     ec.limits.max_image_size = c->max_image_size;
     ec.limits.max_batch_size = c->max_batch_size;
     ec.max_input_image_bytes = c->max_input_image_bytes;
+    ec.input_guard = gw->input_guard;
     ec.input_url_timeout_ms = c->input_url_timeout_ms;
     ec.storage = &gw->storage;
     snprintf(ec.workflows_dir, sizeof(ec.workflows_dir), "%s", c->workflows_dir);
@@ -378,6 +379,7 @@ static int data_open(struct gateway *gw)
 static void setup_release(struct gateway *gw)
 {
     api_unregister(gw);
+    api_guard_free(gw);
     http_router_free(&gw->router);
     free(gw->specs);
     gw->specs = NULL;
@@ -403,7 +405,7 @@ int gateway_run(const struct config *cfg)
                                         ? cfg->allowed_node_classes
                                         : PROMPT_DEFAULT_CLASSES;
     http_router_init(&gw.router);
-    if (backends_from(&gw) < 0 || api_register(&gw) < 0) {
+    if (backends_from(&gw) < 0 || api_register(&gw) < 0 || api_guard_init(&gw, stderr) < 0) {
         setup_release(&gw);
         return 2;
     }
@@ -435,6 +437,10 @@ int gateway_run(const struct config *cfg)
                 strerror(errno));
     LOG(&gw.log, LOG_INFO, "listening", "\"host\":\"%s\",\"port\":%u,\"reactors\":%u,"
         "\"version\":\"%s\"", cfg->host, gw.port, gw.nreactors, COMFYGATE_VERSION);
+    if (!auth_enabled(&gw.auth))
+        LOG(&gw.log, LOG_WARN, "authentication is off: every caller is an admin of tenant default",
+            "\"allowNoAuth\":%s,\"hint\":\"set API_KEYS or JWT_SECRET\"",
+            cfg->allow_no_auth ? "true" : "false");
     wait_for_signal(&gw, &set);
     for (unsigned i = 0; i < gw.nreactors; i++)
         pthread_join(gw.reactors[i].thread, NULL);

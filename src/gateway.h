@@ -15,6 +15,10 @@
 #include "core/log.h"
 #include "jobs/engine.h"
 #include "jobs/prompt_req.h"
+#include "auth/auth.h"
+#include "guard/cors.h"
+#include "guard/ratelimit.h"
+#include "net/urlguard.h"
 #include "store/storage.h"
 #include "store/store.h"
 #include "http/http_router.h"
@@ -55,6 +59,12 @@ struct gateway {
     struct engine *engine; /* on FLEET_REACTOR */
     struct storage storage; /* job outputs: shared read-only by every reactor */
     struct prompt_req_config prompt_cfg; /* POST /prompt checks (read-only) */
+    /* api_guard.c: built at start-up, then read-only (the limiters lock inside) */
+    struct auth auth;
+    bool auth_ready;
+    struct ratelimit *rl_ip, *rl_key;
+    struct cors_config cors;
+    struct urlguard *input_guard, *webhook_guard;
     struct logger log; /* main thread */
 };
 

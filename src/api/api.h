@@ -2,7 +2,32 @@
 #ifndef COMFYGATE_API_H
 #define COMFYGATE_API_H
 
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "http/http_router.h"
+
 struct gateway;
+
+/* Who may call a route (its router tag). */
+enum api_access {
+    API_USER = 0, /* any authenticated caller; a user sees only its own tenant's jobs */
+    API_PUBLIC,   /* anyone (health checks, static files) */
+    API_ADMIN,    /* admin role only: workflow changes, backends, audit */
+};
+
+/* api_guard.c: authentication, rate limits, CORS and the outbound URL guards, built from the
+ * configuration at start-up (a bad setting: message on err, -1). */
+int api_guard_init(struct gateway *gw, FILE *err);
+void api_guard_free(struct gateway *gw);
+/* The http_server's before_route hook: CORS, rate limits, who is calling, may they. */
+bool api_before_route(struct http_exchange *ex, enum http_match_result mr,
+                      const struct http_match *m);
+/* The caller (set by api_before_route): its tenant, whether it is an admin, and its id for the
+ * audit log ("key-<id>", "jwt:<sub>", or "anonymous" without authentication). */
+const char *api_owner(struct http_exchange *ex);
+bool api_is_admin(struct http_exchange *ex);
+const char *api_actor(struct http_exchange *ex);
 
 int api_register(struct gateway *gw);
 void api_unregister(struct gateway *gw);

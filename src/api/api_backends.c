@@ -72,5 +72,5 @@ static void backends_cb(struct http_exchange *ex, void *arg)
 
 int api_backends_register(struct gateway *gw)
 {
-    return http_router_add(&gw->router, "GET", "/backends", backends_cb, gw);
+    return http_router_add_tagged(&gw->router, "GET", "/backends", backends_cb, gw, API_ADMIN);
 }

@@ -1,5 +1,6 @@
 /* api_call — see api_call.h. */
 #include "api/api_call.h"
+#include "api/api.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ struct api_call *api_call_new(struct http_exchange *ex, struct gateway *gw, api_
     c->work = work;
     c->status_filter = -1;
     snprintf(c->owner, sizeof(c->owner), "%s", api_owner(ex));
+    c->admin = api_is_admin(ex);
     return c;
 }
 
@@ -129,10 +131,4 @@ json_t *api_body_json(struct http_exchange *ex)
         return NULL;
     }
     return j;
-}
-
-const char *api_owner(struct http_exchange *ex)
-{
-    (void)ex; /* tenants come with authentication (API keys, JWT); until then one tenant */
-    return "default";
 }

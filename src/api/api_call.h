@@ -21,7 +21,8 @@ struct api_call {
     char id[96];
     char name[320];
     char key[STORAGE_KEY_MAX];
-    char owner[128];
+    char owner[130]; /* the caller's tenant (jobs it creates are its own) */
+    bool admin;
     json_t *body;
     long limit;
     int64_t after_ms, before_ms;
@@ -57,6 +58,10 @@ void api_respond_error_details(struct http_exchange *ex, int status, const char 
                                const char *message, json_t *details);
 /* The request body as a JSON object; answers 400 itself and returns NULL when it is not. */
 json_t *api_body_json(struct http_exchange *ex);
-const char *api_owner(struct http_exchange *ex);
+/* Whose jobs the caller may read: NULL (every tenant's) for an admin, else its tenant. */
+static inline const char *api_call_reader(const struct api_call *c)
+{
+    return c->admin ? NULL : c->owner;
+}
 
 #endif

@@ -22,7 +22,8 @@ struct sse {
     struct gateway *gw;
     struct http_exchange *ex; /* NULL once the response is finished */
     struct ring_timer ping;
-    char owner[128];
+    char owner[130];
+    bool admin;
     int status;
     bool started;
     bool subscribed; /* the dispatcher confirmed the subscription */
@@ -113,7 +114,7 @@ static void on_abort(struct http_exchange *ex, void *arg)
 static void subscribe_work(struct ring_call *rc)
 {
     struct sse *s = (struct sse *)((char *)rc - offsetof(struct sse, rc));
-    s->status = s->gw->engine ? engine_subscribe(s->gw->engine, s->owner, &s->sub) : 503;
+    s->status = s->gw->engine ? engine_subscribe(s->gw->engine, s->admin ? NULL : s->owner, &s->sub) : 503;
     ring_call_return(rc);
 }
 
@@ -148,6 +149,7 @@ static void events_cb(struct http_exchange *ex, void *arg)
     s->sub.on_closed = on_closed;
     s->ping.cb = ping_cb;
     snprintf(s->owner, sizeof(s->owner), "%s", api_owner(ex));
+    s->admin = api_is_admin(ex);
     if (http_param_copy(ex, "id", s->sub.job_id, sizeof(s->sub.job_id)) != 36) {
         free(s);
         http_respond_error(ex, 404, "JOB_NOT_FOUND", "no such job");

@@ -99,7 +99,7 @@ static void jobs_post_cb(struct http_exchange *ex, void *arg)
 static void job_get_work(struct api_call *c)
 {
     struct engine *e = c->gw->engine;
-    struct job *j = engine_job(e, c->id, c->owner);
+    struct job *j = engine_job(e, c->id, api_call_reader(c));
     if (!j)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
     api_call_json(c, 200, job_to_json(j, engine_queue_position(e, j)));
@@ -125,10 +125,10 @@ static void job_get_cb(struct http_exchange *ex, void *arg)
 static void job_cancel_work(struct api_call *c)
 {
     struct engine *e = c->gw->engine;
-    int st = engine_cancel(e, c->id, c->owner);
+    int st = engine_cancel(e, c->id, api_call_reader(c));
     if (st == 404)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
-    struct job *j = engine_job(e, c->id, c->owner);
+    struct job *j = engine_job(e, c->id, api_call_reader(c));
     if (st == 409)
         return api_call_error(c, 409, "JOB_FINISHED", "job %s already %s", c->id,
                               job_status_name(j->status));
@@ -145,7 +145,7 @@ static void job_cancel_cb(struct http_exchange *ex, void *arg)
 static void jobs_list_work(struct api_call *c)
 {
     struct engine_query q = {
-        .owner = c->owner,
+        .owner = api_call_reader(c),
         .status = c->status_filter,
         .workflow_id = c->id[0] ? c->id : NULL,
         .after_ms = c->after_ms,
@@ -218,7 +218,7 @@ bad:
 
 static void job_logs_work(struct api_call *c)
 {
-    struct job *j = engine_job(c->gw->engine, c->id, c->owner);
+    struct job *j = engine_job(c->gw->engine, c->id, api_call_reader(c));
     if (!j)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
     api_call_json(c, 200, json_pack("{s:s, s:o}", "jobId", j->id, "logs", job_log_json(j)));
@@ -235,7 +235,7 @@ static void job_logs_cb(struct http_exchange *ex, void *arg)
 
 static void outputs_list_work(struct api_call *c)
 {
-    struct job *j = engine_job(c->gw->engine, c->id, c->owner);
+    struct job *j = engine_job(c->gw->engine, c->id, api_call_reader(c));
     if (!j)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
     json_t *o = job_to_json(j, -1);
@@ -256,7 +256,7 @@ static void outputs_list_cb(struct http_exchange *ex, void *arg)
  * the connection's own reactor, zero-copy, from under <storage>/outputs. */
 static void output_file_work(struct api_call *c)
 {
-    struct job *j = engine_job(c->gw->engine, c->id, c->owner);
+    struct job *j = engine_job(c->gw->engine, c->id, api_call_reader(c));
     const struct job_output *o = NULL;
     for (size_t i = 0; j && i < j->noutputs && !o; i++) {
         if (!strcmp(j->outputs[i].name, c->name))

@@ -32,7 +32,7 @@ struct prompt_call {
     struct http_exchange *ex; /* NULL once answered (or the client left) */
     struct prompt_req req;
     json_t *body;
-    char owner[128];
+    char owner[130];
     char idem[256];
     bool sync;
     bool replayed; /* an Idempotency-Key seen before: the earlier job */

@@ -41,8 +41,8 @@ static void static_cb(struct http_exchange *ex, void *arg)
 
 int api_system_register(struct gateway *gw)
 {
-    if (http_router_add(&gw->router, "GET", "/health", health_cb, gw) < 0 ||
-        http_router_add(&gw->router, "GET", "/ready", ready_cb, gw) < 0)
+    if (http_router_add_tagged(&gw->router, "GET", "/health", health_cb, gw, API_PUBLIC) < 0 ||
+        http_router_add_tagged(&gw->router, "GET", "/ready", ready_cb, gw, API_PUBLIC) < 0)
         return -1;
     if (gw->cfg->static_dir[0]) {
         gw->static_fd = open(gw->cfg->static_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -51,7 +51,8 @@ int api_system_register(struct gateway *gw)
                     gw->cfg->static_dir);
             return -1;
         }
-        if (http_router_add(&gw->router, "GET", "/static/*path", static_cb, gw) < 0)
+        if (http_router_add_tagged(&gw->router, "GET", "/static/*path", static_cb, gw,
+                                   API_PUBLIC) < 0)
             return -1;
     }
     return 0;

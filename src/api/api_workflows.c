@@ -93,7 +93,7 @@ static struct wf_change *change_new(struct http_exchange *ex, struct gateway *gw
     ch->ex = ex;
     ch->save.change = kind;
     ch->save.ctx = ch;
-    snprintf(ch->save.actor, sizeof(ch->save.actor), "%s", api_owner(ex));
+    snprintf(ch->save.actor, sizeof(ch->save.actor), "%s", api_actor(ex));
     snprintf(ch->save.peer, sizeof(ch->save.peer), "%s", http_peer(ex));
     return ch;
 }
@@ -436,10 +436,10 @@ int api_workflows_register(struct gateway *gw)
     struct http_router *r = &gw->router;
     if (http_router_add(r, "GET", "/workflows", workflows_list_cb, gw) < 0 ||
         http_router_add(r, "GET", "/workflows/:id", workflow_get_cb, gw) < 0 ||
-        http_router_add(r, "POST", "/workflows", workflow_post_cb, gw) < 0 ||
-        http_router_add(r, "PUT", "/workflows/:id", workflow_put_cb, gw) < 0 ||
-        http_router_add(r, "DELETE", "/workflows/:id", workflow_delete_cb, gw) < 0 ||
-        http_router_add(r, "GET", "/audit", audit_cb, gw) < 0)
+        http_router_add_tagged(r, "POST", "/workflows", workflow_post_cb, gw, API_ADMIN) < 0 ||
+        http_router_add_tagged(r, "PUT", "/workflows/:id", workflow_put_cb, gw, API_ADMIN) < 0 ||
+        http_router_add_tagged(r, "DELETE", "/workflows/:id", workflow_delete_cb, gw, API_ADMIN) < 0 ||
+        http_router_add_tagged(r, "GET", "/audit", audit_cb, gw, API_ADMIN) < 0)
         return -1;
     return 0;
 }

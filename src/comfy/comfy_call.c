@@ -24,6 +24,7 @@ static int map_curl_error(CURLcode rc)
 static void done_cb(struct ring_curl_xfer *x, CURLcode rc, long status)
 {
     struct comfy_call *c = (struct comfy_call *)x;
+    c->curl_rc = rc;
     int err = map_curl_error(rc);
     if (!err && c->strip && status >= 200 && status <= 299 && png_strip_finish(&c->png) < 0)
         err = -EBADMSG; /* PRIVACY_MODE and not a complete PNG: do not keep it */
@@ -109,8 +110,8 @@ static int setup(struct comfy_call *c, struct ring_curl *rc, const char *url,
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "comfygate/" COMFYGATE_VERSION);
-    if (o->prepare)
-        o->prepare(e, o->prepare_arg);
+    if (o->prepare && o->prepare(e, mem_write_cb, c, o->prepare_arg) != 0)
+        return -EPERM;
     return 0;
 }
 

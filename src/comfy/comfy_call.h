@@ -36,6 +36,7 @@ struct comfy_call {
     struct png_strip png;
     comfy_call_cb cb;
     void *ctx;
+    CURLcode curl_rc; /* curl's own result, for callers that need more than err */
 };
 
 struct comfy_call_opts {
@@ -43,8 +44,9 @@ struct comfy_call_opts {
     uint32_t connect_timeout_ms; /* 0: 5000 */
     size_t max_response;         /* bytes kept in c->resp */
     bool strip_png_text;         /* downloads: drop tEXt/zTXt/iTXt (PRIVACY_MODE) */
-    /* optional: last say on the easy handle (e.g. the SSRF guard for user-supplied URLs) */
-    void (*prepare)(CURL *easy, void *arg);
+    /* optional: last say on the easy handle (the SSRF guard for user-supplied URLs), given the
+     * write callback the call would use so that it can be wrapped; non-zero fails the start */
+    int (*prepare)(CURL *easy, curl_write_callback write, void *write_data, void *arg);
     void *prepare_arg;
 };
 

@@ -133,7 +133,12 @@ int comfy_graph_set_prefix(json_t *graph, const char *prefix)
     json_object_foreach(graph, id, node)
     {
         json_t *inputs = json_object_get(node, "inputs");
-        if (!json_is_object(inputs) || !json_object_get(inputs, "filename_prefix"))
+        const char *cls = json_string_value(json_object_get(node, "class_type"));
+        /* core save nodes get one even when the graph left it out (ComfyUI requires it) */
+        bool saver = cls && (!strcmp(cls, "SaveImage") || !strcmp(cls, "SaveAnimatedWEBP") ||
+                             !strcmp(cls, "SaveAnimatedPNG") || !strcmp(cls, "SaveVideo") ||
+                             !strcmp(cls, "SaveWEBM") || !strcmp(cls, "SaveAudio"));
+        if (!json_is_object(inputs) || (!saver && !json_object_get(inputs, "filename_prefix")))
             continue;
         char comp[ID_SHOWN + 1];
         id_component(comp, sizeof comp, id);

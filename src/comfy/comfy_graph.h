@@ -16,8 +16,9 @@
  * human message to err and returns -1. */
 int comfy_graph_check(const json_t *graph, size_t max_nodes, char *err, size_t errlen);
 
-/* Sets "filename_prefix" of every node that has a filename_prefix input (SaveImage,
- * SaveAnimatedWEBP, SaveAnimatedPNG, SaveVideo, SaveAudio, ...) to "<prefix>/<node id>"
+/* Sets "filename_prefix" of every node that has a filename_prefix input, and of every core save
+ * node (SaveImage, SaveAnimatedWEBP, SaveAnimatedPNG, SaveVideo, SaveWEBM, SaveAudio) even
+ * without one, to "<prefix>/<node id>"
  * (ComfyUI puts a '/' prefix into a subfolder), so outputs are unique per job and traceable to
  * their node. A linked or non-string filename_prefix is replaced too, so a client cannot pick
  * the output path through another node. In the id, characters other than [A-Za-z0-9_:-] become

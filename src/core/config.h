@@ -59,6 +59,25 @@ struct config {
     char allowed_node_classes[8192];
     uint64_t max_input_image_bytes;
     uint32_t input_url_timeout_ms;
+    /* who may call (src/auth) */
+    char api_keys[65536];
+    char jwt_secret[520];
+    uint32_t jwt_leeway_s;
+    bool jwt_require_exp;
+    uint32_t jwt_max_bytes;
+    char jwt_audience[256];
+    char jwt_issuer[256];
+    bool allow_no_auth;
+    /* abuse (src/guard) */
+    uint32_t rate_limit_max;
+    uint32_t rate_limit_window_ms;
+    uint32_t rate_limit_table_size;
+    char cors_origins[4096];
+    bool cors_allow_credentials;
+    uint32_t cors_max_age_s;
+    /* outbound requests to user-supplied URLs (src/net) */
+    char webhook_allowed_domains[8192];
+    char input_url_allowed_domains[8192];
     bool privacy_mode;
     bool cache_enabled;
     bool cache_shared;

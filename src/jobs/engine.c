@@ -807,8 +807,7 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
         .store = st,
         .max_bytes = cfg->max_input_image_bytes ? cfg->max_input_image_bytes : 32u << 20,
         .timeout_ms = cfg->input_url_timeout_ms ? cfg->input_url_timeout_ms : 30000,
-        .guard = cfg->url_guard,
-        .guard_arg = cfg->url_guard_arg,
+        .guard = cfg->input_guard,
     };
     e->dispatch_timer.cb = dispatch_timer_cb;
     ring_timer_arm(r, &e->dispatch_timer, 100);

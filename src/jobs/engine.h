@@ -37,11 +37,11 @@ struct engine_config {
     uint32_t idem_ttl_s;         /* idempotency keys */
     uint64_t max_input_image_bytes; /* raw graphs' input images */
     uint32_t input_url_timeout_ms;
-    void (*url_guard)(CURL *easy, void *arg); /* SSRF rules for input image URLs (or NULL) */
-    void *url_guard_arg;
+    const struct urlguard *input_guard; /* SSRF rules for input image URLs (or NULL) */
 };
 
 struct engine;
+struct urlguard;
 
 /* Result of a submit, given to the callback on the dispatcher reactor. */
 struct engine_submit {

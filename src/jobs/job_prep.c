@@ -67,6 +67,12 @@ static void fetched_cb(struct comfy_call *c, int err, long status)
         return;
     }
     char name[80];
+    if (p->env->guard && urlguard_ctx_finish(&p->gctx, c->curl_rc) != URLGUARD_OK) {
+        char why[URLGUARD_REASON_CAP + 64];
+        urlguard_ctx_message(&p->gctx, c->curl_rc, why, sizeof(why));
+        comfy_call_release(c);
+        return finish(p, -EPERM, "fetching input image %.300s refused: %s", url, why);
+    }
     if (err || status < 200 || status > 299) {
         char why[64];
         snprintf(why, sizeof(why), "%s", err == -EFBIG ? "larger than MAX_INPUT_IMAGE_BYTES"
@@ -96,6 +102,13 @@ static void fetched_cb(struct comfy_call *c, int err, long status)
     fetch_next(p);
 }
 
+static int guard_cb(CURL *easy, curl_write_callback write, void *write_data, void *arg)
+{
+    struct job_prep *p = arg;
+    urlguard_ctx_init(&p->gctx, write, write_data);
+    return urlguard_curl_apply(easy, p->env->guard, &p->gctx);
+}
+
 /* URLs, one at a time, in request order. */
 static void fetch_next(struct job_prep *p)
 {
@@ -108,8 +121,8 @@ static void fetch_next(struct job_prep *p)
     struct comfy_call_opts o = {
         .timeout_ms = p->env->timeout_ms,
         .max_response = p->env->max_bytes,
-        .prepare = p->env->guard,
-        .prepare_arg = p->env->guard_arg,
+        .prepare = p->env->guard ? guard_cb : NULL,
+        .prepare_arg = p,
     };
     p->fetching = true;
     if (comfy_call_json(&p->call, p->env->rc, "GET",

@@ -17,6 +17,7 @@
 #include "comfy/comfy_attempt.h"
 #include "comfy/comfy_call.h"
 #include "jobs/job_store.h"
+#include "net/urlguard.h"
 
 struct job_prep_env {
     struct ring *ring;
@@ -24,8 +25,7 @@ struct job_prep_env {
     struct store *store;
     uint64_t max_bytes;  /* one image (MAX_INPUT_IMAGE_BYTES) */
     uint32_t timeout_ms; /* one fetch (INPUT_URL_TIMEOUT_MS) */
-    void (*guard)(CURL *easy, void *arg); /* SSRF rules for the fetch; may be NULL */
-    void *guard_arg;
+    const struct urlguard *guard; /* SSRF rules for the fetch (INPUT_URL_ALLOWED_DOMAINS) */
 };
 
 struct job_prep;
@@ -35,6 +35,7 @@ struct job_prep {
     const struct job_prep_env *env;
     struct job_blobs_load load;
     struct comfy_call call;
+    struct urlguard_ctx gctx;
     json_t *images; /* [{"node", "name"?, "url"?}] (a reference) */
     json_t *graph;  /* rewritten in place (a reference) */
     char subfolder[48];

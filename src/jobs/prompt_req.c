@@ -10,6 +10,7 @@
 
 #include "comfy/comfy_graph.h"
 #include "core/b64.h"
+#include "net/urlguard.h"
 
 const char PROMPT_DEFAULT_CLASSES[] =
     "CheckpointLoaderSimple,CLIPTextEncode,CLIPSetLastLayer,ConditioningCombine,"
@@ -143,6 +144,22 @@ static bool looks_base64(const char *s, size_t n, const char **b64, size_t *b64l
     return k == n;
 }
 
+/* The SSRF guard's verdict on a URL we will fetch or post to; true (and err) when refused. */
+static bool url_refused(const struct urlguard *g, const char *url, const char *what,
+                        const char *node, struct prompt_err *err)
+{
+    if (!g)
+        return false;
+    struct urlguard_url u;
+    char why[256];
+    enum urlguard_rc rc = urlguard_precheck(g, url, &u, why, sizeof(why));
+    if (rc == URLGUARD_OK)
+        return false;
+    fail(err, 400, rc == URLGUARD_BLOCKED ? "SSRF_BLOCKED" : "VALIDATION_ERROR", "%s%s%s: %s",
+         what, node ? " " : "", node ? node : "", why);
+    return true;
+}
+
 /* One LoadImage-like node's image input: a name, a URL or inline bytes. */
 static int take_image(struct prompt_req *r, const char *node, json_t *inputs,
                       const struct prompt_req_config *cfg, struct prompt_err *err)
@@ -156,6 +173,9 @@ static int take_image(struct prompt_req *r, const char *node, json_t *inputs,
     size_t b64len = 0;
     bool url = !strncasecmp(s, "http://", 7) || !strncasecmp(s, "https://", 8);
     bool inline_data = !url && looks_base64(s, n, &b64, &b64len);
+    if (!url && !inline_data && strstr(s, "://"))
+        return fail(err, 400, "VALIDATION_ERROR",
+                    "node %s: only http and https image URLs are fetched", node);
     if (!url && !inline_data) {
         /* a file the backend has: never our upload area (another tenant's) nor a path out */
         if (!strncmp(s, "comfygate/", 10) || strstr(s, "..") || s[0] == '/' || strchr(s, '\\'))
@@ -171,6 +191,8 @@ static int take_image(struct prompt_req *r, const char *node, json_t *inputs,
     if (url) {
         if (n >= sizeof(im->url) || strpbrk(s, " \t\r\n"))
             return fail(err, 400, "VALIDATION_ERROR", "node %s: the image URL is not valid", node);
+        if (url_refused(cfg->input_guard, s, "image of node", node, err))
+            return -1;
         memcpy(im->url, s, n + 1);
         r->nimages++;
         return 0;
@@ -230,7 +252,8 @@ static int parse_convert(json_t *c, struct prompt_req *r, struct prompt_err *err
     return 0;
 }
 
-static int parse_fields(const json_t *body, struct prompt_req *r, struct prompt_err *err)
+static int parse_fields(const json_t *body, const struct prompt_req_config *cfg,
+                        struct prompt_req *r, struct prompt_err *err)
 {
     json_t *id = json_object_get(body, "id");
     json_t *wh = json_object_get(body, "webhook_v2");
@@ -247,6 +270,8 @@ static int parse_fields(const json_t *body, struct prompt_req *r, struct prompt_
                (strncmp(json_string_value(wh), "http://", 7) &&
                 strncmp(json_string_value(wh), "https://", 8))))
         return fail(err, 400, "VALIDATION_ERROR", "webhook_v2 must be an http(s) URL");
+    if (wh && url_refused(cfg->webhook_guard, json_string_value(wh), "webhook_v2", NULL, err))
+        return -1;
     if (wh)
         snprintf(r->webhook_v2, sizeof(r->webhook_v2), "%s", json_string_value(wh));
     if (p && (!json_is_integer(p) || json_integer_value(p) < -1000 || json_integer_value(p) > 1000))
@@ -272,7 +297,7 @@ int prompt_req_parse(const json_t *body, const struct prompt_req_config *cfg,
         fail(err, 400, "VALIDATION_ERROR", "prompt (a ComfyUI API-format graph) is required");
     else if (comfy_graph_check(g, cfg->limits.max_nodes, msg, sizeof(msg)) < 0)
         fail(err, 400, "VALIDATION_ERROR", "prompt: %s", msg);
-    else if (parse_fields(body, out, err) == 0) {
+    else if (parse_fields(body, cfg, out, err) == 0) {
         out->graph = json_deep_copy(g);
         struct walk w = {.r = out, .cfg = cfg, .err = err};
         json_t *errs = json_array();

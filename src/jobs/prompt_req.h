@@ -20,6 +20,8 @@
 
 #include "jobs/workflow.h"
 
+struct urlguard;
+
 #define PROMPT_MAX_IMAGES 16
 #define PROMPT_URL_MAX 2048
 
@@ -27,6 +29,10 @@ struct prompt_req_config {
     struct workflow_limits limits;
     const char *allowed_classes; /* comma-separated class names, or "*" for any */
     uint64_t max_image_bytes;    /* one decoded input image */
+    /* SSRF rules checked at once for URLs given as IP literals (names are checked at connect
+     * time); NULL: not checked here */
+    const struct urlguard *input_guard;
+    const struct urlguard *webhook_guard;
 };
 
 struct prompt_image {

@@ -212,7 +212,7 @@ static void test_create(void)
     TS_CHECK_INT(st, 200);
     TS_CHECK_INT(num(w, "version"), 1);
     TS_CHECK_STR(str(w, "hash"), hash_v1);
-    TS_CHECK_STR(str(w, "created_by"), "default");
+    TS_CHECK_STR(str(w, "created_by"), "anonymous");
     json_decref(w);
 
     /* an id with a live version cannot be created again */
@@ -434,7 +434,7 @@ static void check_audit(void)
     for (size_t i = 0; i < 5; i++) {
         const json_t *e = find_entry(entries, want[i][0], want[i][1]);
         TS_CHECKF(e, "no audit entry %s %s", want[i][0], want[i][1]);
-        TS_CHECK_STR(str(e, "actor"), "default");
+        TS_CHECK_STR(str(e, "actor"), "anonymous");
         TS_CHECKF(!strncmp(str(e, "peer"), "127.0.0.1:", 10), "peer %s", str(e, "peer"));
         TS_CHECK(num(e, "ts") > 0);
         TS_CHECK(json_is_object(json_object_get(e, "detail")));
