@@ -3,24 +3,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
+#include "cli.h"
 #include "core/config.h"
 #include "gateway.h"
 
 static void usage(FILE *out)
 {
+    fprintf(out, "usage: comfygate [COMMAND] [options]   (COMMAND defaults to serve)\n\n");
+    cli_usage(out, NULL);
     fprintf(out,
-            "usage: comfygate [serve] [options]\n"
-            "       comfygate config      print every setting with its default\n"
-            "       comfygate --version\n"
-            "\n"
-            "serve (the default) runs the gateway. Settings come from the environment and an\n"
-            "optional .env file (see `comfygate config`); these flags override them:\n"
+            "\nserve's flags override the settings:\n"
             "  --host ADDR        HOST\n"
             "  --port N           PORT (0: any free port)\n"
             "  --port-file PATH   PORT_FILE: write the bound port there\n"
             "  --threads N        THREADS (0: one reactor per online CPU)\n"
             "  --env-file PATH    read KEY=VALUE settings from PATH (default: ./.env)\n"
-            "  --set NAME=VALUE   any setting by name\n");
+            "  --set NAME=VALUE   any setting by name\n"
+            "  comfygate --version\n");
 }
 
 static const struct {
@@ -77,7 +78,12 @@ int main(int argc, char **argv)
     }
     for (int j = 1; j < argc; j++) {
         if (!strcmp(argv[j], "--help") || !strcmp(argv[j], "-h")) {
-            usage(stdout);
+            if (i == 2 && strcmp(cmd, "serve") != 0) {
+                printf("usage:\n");
+                cli_usage(stdout, cmd);
+            } else {
+                usage(stdout);
+            }
             return 0;
         }
         if (!strcmp(argv[j], "--version")) {
@@ -89,17 +95,42 @@ int main(int argc, char **argv)
         config_print_table(stdout);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0) {
-        fprintf(stderr, "comfygate: unknown command %s\n", cmd);
-        usage(stderr);
-        return 2;
-    }
+    static const struct {
+        const char *name;
+        int (*fn)(const struct config *cfg, int argc, char **argv);
+    } tools[] = {{"add-workflow", cli_add_workflow}, {"list-workflows", cli_list_workflows},
+                 {"health", cli_health}};
     const char *env_file = ".env";
+    int first = i; /* the command's own arguments, after --env-file is taken out */
+    if (i + 1 < argc && !strcmp(argv[i], "--env-file")) {
+        env_file = argv[i + 1];
+        first = i + 2;
+    }
     for (int j = i; j + 1 < argc; j++) {
         if (!strcmp(argv[j], "--env-file"))
             env_file = argv[j + 1];
     }
     static struct config cfg;
+    if (!strcmp(cmd, "init")) {
+        if (config_load(&cfg, env_file, stderr) < 0)
+            return 2;
+        return cli_init(&cfg, env_file, argc - first, argv + first);
+    }
+    for (size_t k = 0; k < sizeof(tools) / sizeof(tools[0]); k++) {
+        if (strcmp(cmd, tools[k].name) != 0)
+            continue;
+        if (config_load(&cfg, env_file, stderr) < 0)
+            return 2;
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rc = tools[k].fn(&cfg, argc - first, argv + first);
+        curl_global_cleanup();
+        return rc;
+    }
+    if (strcmp(cmd, "serve") != 0) {
+        fprintf(stderr, "comfygate: unknown command %s\n", cmd);
+        usage(stderr);
+        return 2;
+    }
     if (config_load(&cfg, env_file, stderr) < 0 || parse_flags(argc, argv, i, &cfg) < 0)
         return 2;
     return gateway_run(&cfg);

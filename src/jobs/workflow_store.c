@@ -175,6 +175,14 @@ int workflow_store_save(struct store *st, struct ring *origin, struct workflow_s
     return store_submit(st, &s->req);
 }
 
+int workflow_store_save_sync(struct store *st, struct workflow_save *s)
+{
+    int rc = store_run_sync(st, save_work, &s->req);
+    json_decref(s->row);
+    s->row = NULL;
+    return rc;
+}
+
 /* --- start-up load ---------------------------------------------------------------------------- */
 
 struct load_req {

@@ -34,6 +34,9 @@ struct workflow_save {
 /* Snapshot of w for a save (deep copies; safe to hand to the store thread). */
 json_t *workflow_store_snapshot(const struct workflow *w);
 int workflow_store_save(struct store *st, struct ring *origin, struct workflow_save *s);
+/* The same, blocking (the CLI; never on a reactor). Returns the SQLite result; done is not
+ * called. */
+int workflow_store_save_sync(struct store *st, struct workflow_save *s);
 /* Blocking. Adds every stored, non-bundled version (keeping version numbers) and applies
  * stored deletions. Returns 0 or -1 with a message. */
 int workflow_store_load(struct store *st, struct workflow_set *s, char *err, size_t len);
