@@ -153,10 +153,11 @@ static json_t *stats_json(const struct job *j)
     json_t *full = job_to_json(j, -1);
     json_t *t = json_object_get(full, "timings");
     int64_t start = j->started_ms ? j->started_ms : j->created_ms;
-    json_t *st = json_pack("{s:I, s:I, s:O?, s:i}", "total_ms",
+    json_t *st = json_pack("{s:I, s:I, s:O?, s:O?, s:i}", "total_ms",
                            (json_int_t)(j->finished_ms - j->created_ms), "queue_ms",
                            (json_int_t)(start - j->created_ms), "stages",
-                           json_object_get(t, "stages"), "attempts", (int)j->attempts);
+                           json_object_get(t, "stages"), "nodes", json_object_get(t, "nodes"),
+                           "attempts", (int)j->attempts);
     json_decref(full);
     return st;
 }

@@ -580,8 +580,20 @@ static bool is_oom(const struct comfy_event *ev)
            strstr(ev->exception_message, "Allocation on device");
 }
 
+/* Closes the running node's time (the next one started, or the prompt finished). */
+static void node_time_end(struct comfy_attempt *a)
+{
+    if (!a->current_node[0] || !a->node_started_ns || !a->node_times)
+        return;
+    double ms = (double)(a->be->ring->now_ns - a->node_started_ns) / 1e6;
+    json_object_set_new(a->node_times, a->current_node,
+                        json_pack("{s:f, s:b}", "ms", ms, "cached", 0));
+    a->node_started_ns = 0;
+}
+
 static void on_executing(struct comfy_attempt *a, const struct comfy_event *ev)
 {
+    node_time_end(a);
     if (ev->node_null) {
         if (!a->exec_finished)
             collect(a);
@@ -590,6 +602,7 @@ static void on_executing(struct comfy_attempt *a, const struct comfy_event *ev)
     if (a->current_node[0] && a->nodes_done < a->nodes_total)
         a->nodes_done++;
     snprintf(a->current_node, sizeof(a->current_node), "%s", ev->node);
+    a->node_started_ns = a->be->ring->now_ns;
     json_t *n = json_object_get(a->graph, ev->node);
     const char *ct = json_string_value(json_object_get(n, "class_type"));
     snprintf(a->current_class, sizeof(a->current_class), "%s", ct ? ct : "");
@@ -610,6 +623,12 @@ void comfy_attempt_on_event(struct comfy_attempt *a, const struct comfy_event *e
         break;
     case CEV_EXECUTION_CACHED:
         a->nodes_cached = (unsigned)json_array_size(ev->cached_nodes);
+        for (size_t i = 0; a->node_times && i < a->nodes_cached; i++) {
+            const char *id = json_string_value(json_array_get(ev->cached_nodes, i));
+            if (id)
+                json_object_set_new(a->node_times, id,
+                                    json_pack("{s:f, s:b}", "ms", 0.0, "cached", 1));
+        }
         a->nodes_done = a->nodes_cached;
         set_state(a, a->state);
         break;
@@ -627,6 +646,7 @@ void comfy_attempt_on_event(struct comfy_attempt *a, const struct comfy_event *e
         fetch_next(a);
         break;
     case CEV_EXECUTION_SUCCESS:
+        node_time_end(a);
         a->nodes_done = a->nodes_total;
         collect(a);
         break;
@@ -759,6 +779,7 @@ int comfy_attempt_start(struct comfy_attempt *a, struct comfy_backend *be,
     a->timeout_timer.cb = timeout_cb;
     a->poll_timer.cb = poll_timer_cb;
     a->begun_ns = be->ring->now_ns;
+    a->node_times = json_object();
     comfy_backend_attach(be, a);
     const char *ck = comfy_graph_checkpoint(p->graph);
     if (ck)
@@ -805,6 +826,8 @@ void comfy_attempt_free(struct comfy_attempt *a)
 {
     json_decref(a->graph);
     a->graph = NULL;
+    json_decref(a->node_times);
+    a->node_times = NULL;
     json_decref(a->node_errors);
     a->node_errors = NULL;
     for (unsigned i = 0; i < a->noutputs; i++)

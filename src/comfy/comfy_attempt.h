@@ -111,6 +111,10 @@ struct comfy_attempt {
     char current_class[128];
     unsigned step, steps;
     int backend_number; /* ComfyUI's queue number */
+    /* time per executed node, from the WebSocket's executing events ({id: {"ms", "cached"}});
+     * empty when the attempt was followed by polling only */
+    json_t *node_times;
+    uint64_t node_started_ns;
     uint64_t begun_ns;         /* attempt started (uploads begin) */
     uint64_t submitted_ns, started_ns, exec_done_ns, finished_ns;
 

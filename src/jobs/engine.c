@@ -369,6 +369,10 @@ static void finish_run(struct job *j)
 {
     struct engine *e = j->engine;
     struct comfy_run *r = j->run;
+    if (r->att_live && json_object_size(r->att.node_times)) { /* the last attempt's */
+        json_decref(j->node_times);
+        j->node_times = json_deep_copy(r->att.node_times);
+    }
     if (r->err == COMFY_OK && j->storage_err) {
         j->status = JOB_FAILED;
         snprintf(j->error_code, sizeof(j->error_code), "STORAGE_ERROR");

@@ -114,6 +114,19 @@ json_t *job_to_json(const struct job *j, long queue_position)
         json_object_set_new(stages, names[i], st[i] >= 0 && j->started_ms ? json_integer(st[i])
                                                                            : json_null());
     json_object_set_new(json_object_get(o, "timings"), "stages", stages);
+    if (j->node_times) { /* ComfyUI execution time per node, with its class */
+        json_t *nodes = json_deep_copy(j->node_times);
+        const char *id;
+        json_t *n;
+        json_object_foreach(nodes, id, n)
+        {
+            const char *cls = json_string_value(
+                json_object_get(json_object_get(j->graph, id), "class_type"));
+            if (cls)
+                json_object_set_new(n, "class_type", json_string(cls));
+        }
+        json_object_set_new(json_object_get(o, "timings"), "nodes", nodes);
+    }
     json_object_set_new(o, "urls", json_pack("{s:s, s:s, s:s}", "self", self, "events", events,
                                              "cancel", cancel));
     if (j->cache_of[0])
@@ -128,6 +141,7 @@ void job_free(struct job *j)
     json_decref(j->graph);
     json_decref(j->node_errors);
     json_decref(j->request);
+    json_decref(j->node_times);
     free(j->outputs);
     free(j);
 }

@@ -79,6 +79,7 @@ struct job {
     int64_t created_ms, started_ms, finished_ms;
     /* stages of the last attempt, ms (-1: not reached) */
     int64_t upload_ms, backend_queue_ms, execution_ms, fetch_ms;
+    json_t *node_times; /* last attempt: {node id: {"ms", "cached"}} (not persisted) */
     struct comfy_run *run;
     int dirfd; /* staging directory of the outputs while running */
     unsigned commits_pending; /* outputs being made durable by the storage provider */

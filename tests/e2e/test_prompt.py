@@ -83,6 +83,9 @@ def test_sync_answer_has_base64_images():
     assert j["prompt"]["2"]["inputs"]["filename_prefix"] == "comfygate/%s/2" % j["id"]
     st_ = j["stats"]
     assert st_["total_ms"] >= 0 and st_["attempts"] == 1 and "execution_ms" in st_["stages"]
+    # ComfyUI execution time per node, with its class
+    assert set(st_["nodes"]) == {"1", "2"}, st_
+    assert st_["nodes"]["1"]["class_type"] == "EmptyImage" and st_["nodes"]["1"]["ms"] >= 0, st_
 
 
 def test_webhook_v2_answers_202_at_once():
