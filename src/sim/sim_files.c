@@ -13,12 +13,15 @@
 #include "sim/sim_form.h"
 #include "sim/sim_json.h"
 #include "sim/sim_png.h"
+#include "sim/sim_preview.h"
 #include "sim/sim_routes.h"
 #include "sim/sim_server.h"
 
 #define FILE_MAX (512u << 20)  /* largest file /view re-encodes or an upload compares */
 #define RENAME_MAX 10000       /* "name (N).png" attempts before giving up */
 #define PIXELS_MAX (64u << 20) /* largest picture /view or /upload/mask decodes */
+/* Largest picture /view?preview= converts (4096 x 4096): encoding runs on the reactor. */
+#define PREVIEW_PIXELS_MAX (16u << 20)
 
 static bool dir_by_type(const char *type, enum sim_dir *dir)
 {
@@ -91,6 +94,14 @@ static int view_target(const struct http_request *r, struct view_target *t)
     return 0;
 }
 
+/* aiohttp writes filename="..." without the "inline;" the file helper would add */
+static void add_disposition(struct http_exchange *ex, const struct view_target *t)
+{
+    char disp[SIM_PATH_MAX + 16];
+    snprintf(disp, sizeof(disp), "filename=\"%s\"", t->name);
+    http_add_header(ex, "Content-Disposition", disp);
+}
+
 /* channel=rgb / channel=a: Pillow's split + save(format="PNG") at its default level 6. */
 static void view_channel(struct http_exchange *ex, struct sim_server *s,
                          const struct view_target *t, bool alpha)
@@ -127,9 +138,7 @@ static void view_channel(struct http_exchange *ex, struct sim_server *s,
                      : SIM_PNG_ENOMEM;
     free(out);
     sim_png_image_free(&img);
-    char disp[SIM_PATH_MAX + 16];
-    snprintf(disp, sizeof(disp), "filename=\"%s\"", t->name);
-    http_add_header(ex, "Content-Disposition", disp);
+    add_disposition(ex, t);
     size_t plen;
     char *body = rc == 0 ? sim_buf_take(&png, &plen) : NULL;
     sim_buf_free(&png);
@@ -137,6 +146,47 @@ static void view_channel(struct http_exchange *ex, struct sim_server *s,
         sim_routes_500(ex);
     else
         http_respond_owned(ex, 200, "image/png", body, plen, free);
+}
+
+/* preview=<format>;<quality>: the file converted to WebP or JPEG (sim_preview.h says how
+ * ComfyUI reads the parameter). */
+static void view_preview(struct http_exchange *ex, struct sim_server *s,
+                         const struct view_target *t, const char *preview, const char *channel)
+{
+    struct sim_preview p;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    struct sim_buf img;
+    sim_preview_parse(preview, channel, &p);
+    sim_buf_init(&img, FILE_MAX);
+    int status = p.quality_ok
+                     ? s->dirfs.fs.ops->read(s->dirfs.fs.ctx, t->dir, t->rel, FILE_MAX, &data, &len)
+                     : 500;
+    if (status == 0)
+        status = sim_preview_convert(&p, data, len, PREVIEW_PIXELS_MAX, &img);
+    free(data);
+    size_t blen;
+    char *body = status == 0 ? sim_buf_take(&img, &blen) : NULL;
+    sim_buf_free(&img);
+    if (status == 400) {
+        sim_routes_empty(ex, 400);
+    } else if (body == NULL) {
+        sim_routes_500(ex);
+    } else {
+        add_disposition(ex, t);
+        http_respond_owned(ex, 200, sim_preview_content_type(&p), body, blen, free);
+    }
+}
+
+/* A query parameter decoded into a buffer as long as the query (so it always fits); NULL
+ * when absent (or badly escaped, which aiohttp would keep as it is). */
+static char *query_alloc(const struct http_request *r, const char *key)
+{
+    char *v = malloc(r->query_len + 1);
+    if (v != NULL && http_query_get(r, key, v, r->query_len + 1) >= 0)
+        return v;
+    free(v);
+    return NULL;
 }
 
 static void view_now(struct http_exchange *ex, struct sim_server *s)
@@ -157,16 +207,21 @@ static void view_now(struct http_exchange *ex, struct sim_server *s)
         sim_routes_empty(ex, 404);
         return;
     }
+    char *preview = query_alloc(http_req(ex), "preview");
+    if (preview != NULL) { /* server.py looks at preview before channel */
+        char *chan = query_alloc(http_req(ex), "channel");
+        view_preview(ex, s, &t, preview, chan);
+        free(preview);
+        free(chan);
+        return;
+    }
     http_query_get(http_req(ex), "channel", channel, sizeof(channel));
     if (strcmp(channel, "rgb") == 0 || strcmp(channel, "a") == 0) {
         view_channel(ex, s, &t, channel[0] == 'a');
         return;
     }
-    /* rgba, anything else, and preview=webp|jpeg (not converted here): the file itself */
-    /* aiohttp writes filename="..." without the "inline;" the file helper would add */
-    char disp[SIM_PATH_MAX + 16];
-    snprintf(disp, sizeof(disp), "filename=\"%s\"", t.name);
-    http_add_header(ex, "Content-Disposition", disp);
+    /* rgba and anything else: the file itself */
+    add_disposition(ex, &t);
     http_respond_file(ex, fd, t.rel, NULL);
 }
 

@@ -1,7 +1,8 @@
 /*
  * sim_files — ComfyUI's file routes for comfysim: GET /view (with channel=rgb|a re-encoded
- * like Pillow does) and POST /upload/image, /upload/mask (multipart; dedup by content,
- * "name (1).png" renaming, overwrite, the mask's alpha copied onto original_ref).
+ * like Pillow does, preview=jpeg|webp;Q converted by sim_preview) and POST /upload/image,
+ * /upload/mask (multipart; dedup by content, "name (1).png" renaming, overwrite, the mask's
+ * alpha copied onto original_ref).
  */
 #ifndef SIM_FILES_H
 #define SIM_FILES_H
