@@ -197,6 +197,24 @@ def test_image_by_url():
         assert word in j["error"]["message"], j
 
 
+def test_convert_output():
+    """convert_output asks the backend for /view?...&preview=<format>;<quality> (ComfyUI's own
+    conversion) and keeps the converted file under its format's extension."""
+    for fmt, ext, magic in (("jpeg", ".jpg", b"\xff\xd8\xff\xe0"), ("webp", ".webp", b"RIFF")):
+        st, _, _, j = post({"prompt": smoke_graph(batch=1),
+                            "convert_output": {"format": fmt, "options": {"quality": 80}}})
+        assert st == 200, (st, j)
+        raw = base64.b64decode(j["images"][0])
+        assert j["filenames"][0].endswith(ext) and raw[:4] == magic, (j["filenames"], raw[:16])
+        assert fmt != "webp" or raw[8:12] == b"WEBP"
+        out = j["outputs"][0]
+        assert out["mime"] == "image/" + fmt and out["filename"] == j["filenames"][0], out
+        st, h, body, _ = gw.request(state["port"], "GET", out["url"])
+        assert st == 200 and h["content-type"] == "image/" + fmt and body == raw
+    st, _, _, j = post({"prompt": smoke_graph(batch=1), "convert_output": {"format": "png"}})
+    assert st == 200 and j["filenames"][0].endswith(".png"), j
+
+
 def test_client_id_and_conflict():
     jid = "0b9d6a7e-1111-4222-8333-444455556666"
     st, _, _, j = post({"prompt": smoke_graph(batch=1), "id": jid})
@@ -256,7 +274,8 @@ if __name__ == "__main__":
         for t in (test_sync_answer_has_base64_images, test_webhook_v2_answers_202_at_once,
                   test_node_class_not_allowed_403_nothing_stored, test_bad_requests_400_nothing_stored,
                   test_comfyui_validation_error_passed_on, test_inline_base64_image,
-                  test_image_by_url, test_client_id_and_conflict, test_idempotency_key,
+                  test_image_by_url, test_convert_output, test_client_id_and_conflict,
+                  test_idempotency_key,
                   test_inline_image_survives_kill9_while_queued):
             S.run(t)
     finally:
