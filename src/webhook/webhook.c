@@ -721,6 +721,7 @@ void webhook_get_stats(const struct webhooks *w, struct webhook_stats *s)
 {
     s->pending = w->npending;
     s->inflight = w->ninflight;
+    s->writing = w->nsaving;
     s->delivered = w->delivered;
     s->failed = w->failed;
     s->retried = w->retried;

@@ -108,6 +108,7 @@ int webhook_url_check(const char *url, char *err, size_t errlen);
 struct webhook_stats {
     size_t pending;                               /* in memory, not yet delivered nor failed */
     size_t inflight;                              /* requests under way */
+    size_t writing;                               /* store writes under way */
     uint64_t delivered, failed, retried, refused; /* since start */
 };
 void webhook_get_stats(const struct webhooks *w, struct webhook_stats *s);
