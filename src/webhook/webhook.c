@@ -435,8 +435,9 @@ int webhook_enqueue_ack(struct webhooks *w, const char *job_id, const char *url,
 {
     if (w->stopping)
         return -ESHUTDOWN;
-    if (!job_id || !job_id[0] || strlen(job_id) > 256 || !url || strlen(url) > WH_URL_MAX ||
-        !type || !type_ok(type))
+    char err[128];
+    if (!job_id || !job_id[0] || strlen(job_id) > 256 || !url ||
+        webhook_url_check(url, err, sizeof(err)) < 0 || !type || !type_ok(type))
         return -EINVAL;
     if (w->npending >= w->cfg.max_pending)
         return -ENOSPC;
@@ -690,6 +691,15 @@ void webhook_free(struct webhooks *w)
 
 /* --- reading ------------------------------------------------------------------------------- */
 
+/* Text that may come from outside (a guard's reason): JSON needs it to be UTF-8. */
+static json_t *text_or_null(const char *s)
+{
+    if (!s || !s[0])
+        return json_null();
+    json_t *v = json_string(s);
+    return v ? v : json_string("(not UTF-8)");
+}
+
 static json_t *time_or_null(int64_t ms)
 {
     char ts[32];
@@ -699,21 +709,30 @@ static json_t *time_or_null(int64_t ms)
     return json_string(ts);
 }
 
+static json_t *delivery_json(const struct wh_delivery *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(d->id));
+    json_object_set_new(o, "event", json_string(d->event));
+    json_object_set_new(o, "url", text_or_null(d->url));
+    json_object_set_new(o, "status", json_string(wh_status_name(d->status)));
+    json_object_set_new(o, "attempts", json_integer(d->attempts));
+    json_object_set_new(o, "last_status",
+                        d->last_status ? json_integer(d->last_status) : json_null());
+    json_object_set_new(o, "last_error", text_or_null(d->last_error));
+    json_object_set_new(o, "next_attempt_at",
+                        time_or_null(d->status == WH_PENDING ? d->next_ms : 0));
+    json_object_set_new(o, "delivered_at", time_or_null(d->delivered_ms));
+    json_object_set_new(o, "created_at", time_or_null(d->created_ms));
+    return o;
+}
+
 json_t *webhook_job_deliveries(struct webhooks *w, const char *job_id)
 {
     json_t *a = json_array();
     struct wh_job *j = job_get(w, job_id, false);
-    for (struct wh_delivery *d = j ? j->first : NULL; d; d = d->jnext) {
-        json_array_append_new(
-            a, json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "id", d->id, "event",
-                         d->event, "url", d->url, "status", wh_status_name(d->status), "attempts",
-                         (int)d->attempts, "last_status",
-                         d->last_status ? json_integer(d->last_status) : json_null(), "last_error",
-                         d->last_error[0] ? json_string(d->last_error) : json_null(),
-                         "next_attempt_at", time_or_null(d->status == WH_PENDING ? d->next_ms : 0),
-                         "delivered_at", time_or_null(d->delivered_ms), "created_at",
-                         time_or_null(d->created_ms)));
-    }
+    for (struct wh_delivery *d = j ? j->first : NULL; d; d = d->jnext)
+        json_array_append_new(a, delivery_json(d));
     return a;
 }
 
