@@ -46,6 +46,20 @@ static const struct store_migration migrations[] = {
         "  action TEXT NOT NULL, target TEXT, peer TEXT, detail TEXT);"},
     /* a workflow version's overlays (JSON array), part of its content hash */
     {2, "ALTER TABLE workflows ADD COLUMN overlays TEXT;"},
+    /* the webhook outbox (src/webhook): one row per event, payload = the exact body bytes sent
+     * on every attempt under the same msg_id; status pending|delivered|failed */
+    {3, "CREATE TABLE webhook_deliveries ("
+        "  msg_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, url TEXT NOT NULL,"
+        "  event TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,"
+        "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, last_status INTEGER,"
+        "  last_error TEXT, delivered_at INTEGER,"
+        "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+        "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);"
+        "CREATE INDEX webhook_deliveries_job ON webhook_deliveries(job_id);"
+        "CREATE INDEX webhook_deliveries_updated ON webhook_deliveries(updated_at);"
+        "CREATE TABLE webhook_attempts ("
+        "  msg_id TEXT NOT NULL, n INTEGER NOT NULL, ts INTEGER NOT NULL, http_status INTEGER,"
+        "  error TEXT, duration_ms INTEGER, PRIMARY KEY (msg_id, n));"},
     /* raw ComfyUI graphs (POST /prompt): the job's kind, its request options, and input images
      * that came inline (kept until the job finishes) */
     {4, "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'workflow';"
