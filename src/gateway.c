@@ -66,6 +66,8 @@ static void stop_cb(struct ring *r, struct ring_msg *m)
     http_server_shutdown(re->http);
     if (re->id == FLEET_REACTOR && re->gw->engine)
         engine_stop(re->gw->engine);
+    if (re->id == FLEET_REACTOR && re->gw->webhooks)
+        webhook_stop(re->gw->webhooks);
     if (re->id == FLEET_REACTOR && re->gw->fleet)
         comfy_fleet_stop(re->gw->fleet);
     ring_stop(r);
@@ -81,9 +83,37 @@ static bool reactor_done(struct ring *r)
         return true;
     if (re->id == FLEET_REACTOR && re->gw->engine && !engine_idle(re->gw->engine))
         return false;
+    if (re->id == FLEET_REACTOR && re->gw->webhooks && !webhook_idle(re->gw->webhooks))
+        return false;
     if (re->id == FLEET_REACTOR && re->gw->fleet && !comfy_fleet_idle(re->gw->fleet))
         return false;
     return http_server_drained(re->http);
+}
+
+/* Webhook deliveries (when WEBHOOK_SECRET is set) on the fleet's reactor, through the fleet's
+ * curl multi handle when there is one. Before the engine: its start-up recovery may enqueue. */
+static int webhooks_start(struct reactor *re, char *err, size_t errlen)
+{
+    struct gateway *gw = re->gw;
+    const struct config *c = gw->cfg;
+    if (!c->webhook_secret[0])
+        return 0;
+    struct webhook_config wc;
+    webhook_config_defaults(&wc);
+    wc.secret = c->webhook_secret;
+    wc.secret_previous = c->webhook_secret_previous;
+    wc.max_attempts = c->webhook_max_attempts;
+    wc.retry_base_ms = c->webhook_retry_base_ms;
+    wc.retry_max_ms = c->webhook_retry_max_ms;
+    wc.timeout_ms = c->webhook_timeout_ms;
+    wc.max_inflight = c->webhook_max_inflight;
+    wc.max_inflight_per_host = c->webhook_max_inflight_per_host;
+    wc.max_pending = c->webhook_max_pending;
+    /* prompt.complete carries its images as base64 (4/3 of their size) plus the answer */
+    wc.max_payload = c->webhook_inline_max_bytes / 3 * 4 + (1u << 20);
+    api_webhook_guard(gw, &wc.guard);
+    return webhook_new(&gw->webhooks, &re->ring, gw->fleet ? &gw->fleet->rc : NULL, gw->store,
+                       &wc, err, errlen);
 }
 
 /* The fleet and its curl multi handle live on one reactor; see gateway.h. */
@@ -113,6 +143,13 @@ static int engine_start(struct reactor *re)
     ec.storage = &gw->storage;
     snprintf(ec.workflows_dir, sizeof(ec.workflows_dir), "%s", c->workflows_dir);
     char err[512];
+    ec.webhook_guard = gw->webhook_guard;
+    ec.webhook_inline_max = c->webhook_inline_max_bytes;
+    if (webhooks_start(re, err, sizeof(err)) < 0) {
+        LOG(&re->log, LOG_ERROR, "webhooks failed to start", "\"error\":\"%s\"", err);
+        return -EINVAL;
+    }
+    ec.webhooks = gw->webhooks;
     int rc = engine_new(&gw->engine, &re->ring, gw->fleet, gw->store, &ec, err, sizeof(err));
     if (rc < 0) {
         LOG(&re->log, LOG_ERROR, "job engine failed to start", "\"error\":\"%s\"", err);
@@ -146,6 +183,9 @@ static void fleet_free(struct reactor *re)
     if (gw->engine)
         engine_free(gw->engine);
     gw->engine = NULL;
+    if (gw->webhooks) /* before the fleet: it uses the fleet's curl handle */
+        webhook_free(gw->webhooks);
+    gw->webhooks = NULL;
     if (!gw->fleet)
         return;
     comfy_fleet_fini(gw->fleet);

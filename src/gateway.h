@@ -19,6 +19,7 @@
 #include "guard/cors.h"
 #include "guard/ratelimit.h"
 #include "net/urlguard.h"
+#include "webhook/webhook.h"
 #include "store/storage.h"
 #include "store/store.h"
 #include "http/http_router.h"
@@ -57,6 +58,7 @@ struct gateway {
     struct comfy_fleet *fleet;
     struct store *store;   /* its own thread */
     struct engine *engine; /* on FLEET_REACTOR */
+    struct webhooks *webhooks; /* on FLEET_REACTOR; NULL without WEBHOOK_SECRET */
     struct storage storage; /* job outputs: shared read-only by every reactor */
     struct prompt_req_config prompt_cfg; /* POST /prompt checks (read-only) */
     /* api_guard.c: built at start-up, then read-only (the limiters lock inside) */

@@ -20,6 +20,9 @@ enum api_access {
  * configuration at start-up (a bad setting: message on err, -1). */
 int api_guard_init(struct gateway *gw, FILE *err);
 void api_guard_free(struct gateway *gw);
+/* The webhook deliveries' URL guard: WEBHOOK_ALLOWED_DOMAINS through the SSRF rules. */
+struct webhook_guard;
+void api_webhook_guard(struct gateway *gw, struct webhook_guard *g);
 /* The http_server's before_route hook: CORS, rate limits, who is calling, may they. */
 bool api_before_route(struct http_exchange *ex, enum http_match_result mr,
                       const struct http_match *m);

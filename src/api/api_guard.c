@@ -280,12 +280,51 @@ static int guards_setup(struct gateway *gw, FILE *err)
     urlguard_config_defaults(&uc);
     uc.allowed = c->webhook_allowed_domains;
     uc.follow_redirects = false; /* a webhook receiver answers where it was asked */
-    uc.max_bytes = 65536;
+    uc.max_bytes = 1ull << 40;   /* the webhook module caps what it reads itself */
+    uc.timeout_ms = c->webhook_timeout_ms;
+    uc.connect_timeout_ms = c->webhook_timeout_ms;
     if (urlguard_init(gw->webhook_guard, &uc, msg, sizeof(msg)) < 0) {
         fprintf(err, "comfygate: WEBHOOK_ALLOWED_DOMAINS: %s\n", msg);
         return -1;
     }
     return 0;
+}
+
+/* --- the webhook deliveries' guard --------------------------------------------------------- */
+
+static int wh_guard_prepare(CURL *easy, const char *url, curl_write_callback write,
+                            void *write_data, void *ctx, void *arg, char *why, size_t whylen)
+{
+    const struct urlguard *g = arg;
+    struct urlguard_url u;
+    if (urlguard_precheck(g, url, &u, why, whylen) != URLGUARD_OK)
+        return -1;
+    urlguard_ctx_init(ctx, write, write_data);
+    if (urlguard_curl_apply(easy, g, ctx) < 0) {
+        snprintf(why, whylen, "the guard could not be applied");
+        return -1;
+    }
+    return 0;
+}
+
+static bool wh_guard_refused(CURL *easy, CURLcode rc, void *ctx, void *arg, char *why,
+                             size_t whylen)
+{
+    (void)easy;
+    (void)arg;
+    enum urlguard_rc r = urlguard_ctx_finish(ctx, rc);
+    if (r != URLGUARD_BLOCKED && r != URLGUARD_TOO_MANY_REDIRECTS && r != URLGUARD_BAD_URL)
+        return false; /* a long answer is the receiver's business: the status decides */
+    urlguard_ctx_message(ctx, rc, why, whylen);
+    return true;
+}
+
+void api_webhook_guard(struct gateway *gw, struct webhook_guard *g)
+{
+    g->ctx_size = sizeof(struct urlguard_ctx);
+    g->prepare = wh_guard_prepare;
+    g->refused = wh_guard_refused;
+    g->arg = gw->webhook_guard;
 }
 
 int api_guard_init(struct gateway *gw, FILE *err)
@@ -299,6 +338,19 @@ int api_guard_init(struct gateway *gw, FILE *err)
     }
     if (auth_setup(gw, err) < 0 || limits_setup(gw, err) < 0 || guards_setup(gw, err) < 0)
         return -1;
+    struct webhook_secret ws;
+    if ((c->webhook_secret[0] &&
+         webhook_secret_parse(&ws, c->webhook_secret, "WEBHOOK_SECRET", msg, sizeof(msg)) < 0) ||
+        (c->webhook_secret_previous[0] &&
+         webhook_secret_parse(&ws, c->webhook_secret_previous, "WEBHOOK_SECRET_PREVIOUS", msg,
+                              sizeof(msg)) < 0)) {
+        fprintf(err, "comfygate: %s\n", msg);
+        return -1;
+    }
+    if (c->webhook_retry_max_ms < c->webhook_retry_base_ms) {
+        fprintf(err, "comfygate: WEBHOOK_RETRY_MAX_MS must be at least WEBHOOK_RETRY_BASE_MS\n");
+        return -1;
+    }
     gw->prompt_cfg.input_guard = gw->input_guard;
     gw->prompt_cfg.webhook_guard = gw->webhook_guard;
     gw->hcfg.before_route = api_before_route;

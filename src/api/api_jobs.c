@@ -102,7 +102,10 @@ static void job_get_work(struct api_call *c)
     struct job *j = engine_job(e, c->id, api_call_reader(c));
     if (!j)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
-    api_call_json(c, 200, job_to_json(j, engine_queue_position(e, j)));
+    json_t *o = job_to_json(j, engine_queue_position(e, j));
+    if (j->callback_url && c->gw->webhooks) /* every delivery of its events, and how it went */
+        json_object_set_new(o, "webhooks", webhook_job_deliveries(c->gw->webhooks, j->id));
+    api_call_json(c, 200, o);
 }
 
 static bool job_id_param(struct http_exchange *ex, struct api_call *c, const char *name)

@@ -18,12 +18,6 @@
 #include "jobs/engine.h"
 #include "jobs/prompt_req.h"
 
-struct prompt_file {
-    char name[300];
-    char job[37]; /* whose stored objects (a cache hit shares another job's) */
-    char key[STORAGE_KEY_MAX];
-};
-
 struct prompt_call {
     struct ring_call rc;
     struct engine_sub sub;
@@ -43,7 +37,7 @@ struct prompt_call {
     char message[512];
     json_t *details; /* error details or the answer's head (owned) */
     char job_id[37];
-    struct prompt_file *files;
+    struct engine_file *files;
     size_t nfiles, next;
 };
 
@@ -86,7 +80,7 @@ static void stream_next(struct http_exchange *ex, void *arg, int err)
         pc->ex = NULL;
         return call_free(pc);
     }
-    const struct prompt_file *f = &pc->files[pc->next++];
+    const struct engine_file *f = &pc->files[pc->next++];
     struct storage_loc loc;
     if (http_stream_write(ex, pc->next > 1 ? ",\"" : "\"", pc->next > 1 ? 2 : 1) < 0 ||
         storage_locate(&pc->gw->storage, f->job, f->name, f->key, &loc) < 0)
@@ -148,20 +142,6 @@ static void collect_failed(struct prompt_call *pc, const struct job *j)
     }
 }
 
-static json_t *stats_json(const struct job *j)
-{
-    json_t *full = job_to_json(j, -1);
-    json_t *t = json_object_get(full, "timings");
-    int64_t start = j->started_ms ? j->started_ms : j->created_ms;
-    json_t *st = json_pack("{s:I, s:I, s:O?, s:O?, s:i}", "total_ms",
-                           (json_int_t)(j->finished_ms - j->created_ms), "queue_ms",
-                           (json_int_t)(start - j->created_ms), "stages",
-                           json_object_get(t, "stages"), "nodes", json_object_get(t, "nodes"),
-                           "attempts", (int)j->attempts);
-    json_decref(full);
-    return st;
-}
-
 static void collect_work(struct ring_call *rc)
 {
     struct prompt_call *pc = (struct prompt_call *)rc;
@@ -174,22 +154,12 @@ static void collect_work(struct ring_call *rc)
     } else if (j->status != JOB_SUCCEEDED) {
         collect_failed(pc, j);
     } else {
-        json_t *names = json_array();
-        pc->files = calloc(j->noutputs ? j->noutputs : 1, sizeof(*pc->files));
-        for (size_t i = 0; pc->files && i < j->noutputs; i++) {
-            if (strncmp(j->outputs[i].mime, "image/", 6) != 0)
-                continue; /* videos, audio, text: listed under outputs, not inlined */
-            struct prompt_file *f = &pc->files[pc->nfiles++];
-            snprintf(f->name, sizeof(f->name), "%s", j->outputs[i].name);
-            snprintf(f->job, sizeof(f->job), "%s", j->cache_of[0] ? j->cache_of : j->id);
-            snprintf(f->key, sizeof(f->key), "%s", j->outputs[i].key);
-            json_array_append_new(names, json_string(f->name));
+        pc->details = engine_prompt_answer(j, &pc->files, &pc->nfiles);
+        if (!pc->details) {
+            pc->status = 503;
+            pc->code = "UNAVAILABLE";
+            snprintf(pc->message, sizeof(pc->message), "out of memory");
         }
-        json_t *full = job_to_json(j, -1);
-        pc->details = json_pack("{s:s, s:O, s:o, s:O, s:o}", "id", j->id, "prompt",
-                                j->graph ? j->graph : json_null(), "filenames", names, "outputs",
-                                json_object_get(full, "outputs"), "stats", stats_json(j));
-        json_decref(full);
     }
     ring_call_return(rc);
 }

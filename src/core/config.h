@@ -77,6 +77,17 @@ struct config {
     uint32_t cors_max_age_s;
     /* outbound requests to user-supplied URLs (src/net) */
     char webhook_allowed_domains[8192];
+    /* webhooks (src/webhook) */
+    char webhook_secret[160];
+    char webhook_secret_previous[160];
+    uint32_t webhook_max_attempts;
+    uint32_t webhook_retry_base_ms;
+    uint32_t webhook_retry_max_ms;
+    uint32_t webhook_timeout_ms;
+    uint32_t webhook_max_inflight;
+    uint32_t webhook_max_inflight_per_host;
+    uint32_t webhook_max_pending;
+    uint64_t webhook_inline_max_bytes;
     char input_url_allowed_domains[8192];
     bool privacy_mode;
     bool cache_enabled;

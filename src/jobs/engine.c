@@ -155,6 +155,10 @@ static void saved_cb(struct job_save *s)
             res.queue_position = engine_queue_position(e, j);
         }
         sc->cb(&res, sc->cb_ctx);
+        if (j->cache_hit)
+            engine_hook_end(e, j);
+        else
+            engine_hook(e, j, "queued");
     }
     bool first = sc->cb != NULL;
     free(sc);
@@ -253,6 +257,8 @@ static void run_state(struct comfy_run *r)
     snprintf(j->backend, sizeof(j->backend), "%s", a->be->spec.url);
     snprintf(j->prompt_id, sizeof(j->prompt_id), "%.39s", a->prompt_id);
     j->attempts = r->tries;
+    if (a->state == CA_RUNNING)
+        engine_hook(j->engine, j, "progress");
     if (j->subs && !j->done_emitting) {
         json_t *o = job_to_json(j, -1);
         json_t *p = json_incref(json_object_get(o, "progress"));
@@ -291,6 +297,7 @@ static void output_listed(struct job *j, const struct job_output *src)
     }
     struct job_output *jo = &j->outputs[j->noutputs++];
     *jo = *src;
+    engine_hook(j->engine, j, "output");
     if (j->subs) {
         char url[512];
         snprintf(url, sizeof(url), "/outputs/%s/%s", j->id, jo->name);
@@ -405,6 +412,7 @@ static void finish_run(struct job *j)
         engine_redact(j);
     engine_persist(e, j); /* snapshot includes the attempt log of r */
     emit_status(e, j);
+    engine_hook_end(e, j);
     comfy_run_free(r);
     free(r);
     j->run = NULL;
@@ -494,6 +502,7 @@ static void end_now(struct engine *e, struct job *j, enum job_status st, const c
     j->finished_ms = job_now_ms();
     engine_persist(e, j);
     emit_status(e, j);
+    engine_hook_end(e, j);
 }
 
 static void fail_now(struct engine *e, struct job *j, const char *code, const char *msg)
@@ -621,6 +630,7 @@ static bool start_job(struct engine *e, struct job *j)
     j->status = JOB_RUNNING;
     j->started_ms = job_now_ms();
     jlog(e, j, "info", "dispatched");
+    engine_hook(e, j, "running");
     e->running++;
     if (json_array_size(json_object_get(j->request, "images")) > 0)
         return engine_prep_start(e, j); /* the run begins once its input images are ready */
@@ -691,6 +701,7 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
             engine_redact(j);
         engine_persist(e, j);
         emit_status(e, j);
+        engine_hook_end(e, j);
         return 200;
     }
     if (j->run) {
@@ -845,7 +856,7 @@ bool engine_idle(const struct engine *e)
         if (!job_prep_quiet(p))
             return false;
     }
-    return true;
+    return e->hook_reads == 0;
 }
 
 void engine_free(struct engine *e)

@@ -38,10 +38,14 @@ struct engine_config {
     uint64_t max_input_image_bytes; /* raw graphs' input images */
     uint32_t input_url_timeout_ms;
     const struct urlguard *input_guard; /* SSRF rules for input image URLs (or NULL) */
+    const struct urlguard *webhook_guard; /* for callbackUrl at submit (or NULL) */
+    struct webhooks *webhooks;          /* NULL: no WEBHOOK_SECRET, callbackUrl refused */
+    uint64_t webhook_inline_max;        /* prompt.complete: images inline up to this total */
 };
 
 struct engine;
 struct urlguard;
+struct webhooks;
 
 /* Result of a submit, given to the callback on the dispatcher reactor. */
 struct engine_submit {
@@ -72,6 +76,18 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
 struct prompt_req;
 void engine_submit_graph(struct engine *e, const char *owner, struct prompt_req *r,
                          const json_t *body, const char *idem_key, engine_submit_cb cb, void *ctx);
+/* A raw graph's answer (the sync POST /prompt reply and its webhook): {"id", "prompt",
+ * "filenames", "outputs", "stats"} for a succeeded job, and the image files to inline as
+ * base64 (*files: malloc'd, *nfiles). New reference; NULL if the job did not succeed. */
+struct engine_file {
+    char name[300];
+    char job[37]; /* whose stored objects (a cache hit shares another job's) */
+    char key[STORAGE_KEY_MAX];
+    uint64_t size;
+};
+json_t *engine_prompt_answer(const struct job *j, struct engine_file **files, size_t *nfiles);
+/* stats of a finished job: total_ms, queue_ms, stages, nodes, attempts. */
+json_t *engine_job_stats(const struct job *j);
 /* NULL if unknown (or owned by someone else, when owner is not NULL). */
 struct job *engine_job(struct engine *e, const char *id, const char *owner);
 long engine_queue_position(const struct engine *e, const struct job *j);

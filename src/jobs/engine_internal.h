@@ -26,6 +26,7 @@ struct engine {
     struct ring_timer dispatch_timer;
     struct job_prep_env prep_env; /* fetching raw graphs' input images */
     void *parked_preps; /* job_preps of gone jobs still waiting on the store (linked by ctx) */
+    unsigned hook_reads; /* raw graphs' images being read for their prompt.complete webhook */
 };
 
 /* Saves j's current state (coalesced while a save is in flight). */
@@ -47,6 +48,10 @@ void engine_run_abort(struct engine *e, struct job *j, const char *code, const c
 /* engine_prompt.c: a raw graph's input images are fetched/loaded, then engine_run_begin. */
 bool engine_prep_start(struct engine *e, struct job *j);
 void engine_prep_release(struct job *j);
+/* engine_hooks.c: a job's webhook event ("queued", "running", "progress", "output": sent when
+ * its webhookEvents ask), and its end (always, exactly once). */
+void engine_hook(struct engine *e, struct job *j, const char *event);
+void engine_hook_end(struct engine *e, struct job *j);
 /* Frees parked preps that are quiet (all: every one, at shutdown). */
 void engine_prep_reap(struct engine *e, bool all);
 /* A log line on the job, also sent to its listeners (engine.c). */

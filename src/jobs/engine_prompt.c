@@ -71,3 +71,56 @@ void engine_prep_reap(struct engine *e, bool all)
         }
     }
 }
+
+/* --- the answer ------------------------------------------------------------------------------ */
+
+json_t *engine_job_stats(const struct job *j)
+{
+    json_t *full = job_to_json(j, -1);
+    json_t *t = json_object_get(full, "timings");
+    int64_t start = j->started_ms ? j->started_ms : j->created_ms;
+    int64_t end = j->finished_ms ? j->finished_ms : j->created_ms;
+    json_t *st = json_pack("{s:I, s:I, s:O?, s:O?, s:i}", "total_ms",
+                           (json_int_t)(end - j->created_ms), "queue_ms",
+                           (json_int_t)(start - j->created_ms), "stages",
+                           json_object_get(t, "stages"), "nodes", json_object_get(t, "nodes"),
+                           "attempts", (int)j->attempts);
+    json_decref(full);
+    return st;
+}
+
+json_t *engine_prompt_answer(const struct job *j, struct engine_file **files, size_t *nfiles)
+{
+    *files = NULL;
+    *nfiles = 0;
+    if (j->status != JOB_SUCCEEDED)
+        return NULL;
+    struct engine_file *fs = calloc(j->noutputs ? j->noutputs : 1, sizeof(*fs));
+    json_t *names = json_array();
+    json_t *full = job_to_json(j, -1);
+    json_t *o = fs && names && full ? json_pack("{s:s, s:O, s:O, s:O, s:o}", "id", j->id,
+                                                 "prompt", j->graph ? j->graph : json_null(),
+                                                 "filenames", names, "outputs",
+                                                 json_object_get(full, "outputs"), "stats",
+                                                 engine_job_stats(j))
+                                     : NULL;
+    for (size_t i = 0; o && i < j->noutputs; i++) {
+        if (strncmp(j->outputs[i].mime, "image/", 6) != 0)
+            continue; /* videos, audio, text: listed under outputs, not inlined */
+        struct engine_file *f = &fs[(*nfiles)++];
+        snprintf(f->name, sizeof(f->name), "%s", j->outputs[i].name);
+        snprintf(f->job, sizeof(f->job), "%s", j->cache_of[0] ? j->cache_of : j->id);
+        snprintf(f->key, sizeof(f->key), "%s", j->outputs[i].key);
+        f->size = j->outputs[i].size;
+        json_array_append_new(names, json_string(f->name));
+    }
+    json_decref(names);
+    json_decref(full);
+    if (!o) {
+        free(fs);
+        *nfiles = 0;
+        return NULL;
+    }
+    *files = fs;
+    return o;
+}

@@ -67,6 +67,9 @@ static struct job *job_from_row(struct engine *e, json_t *row)
     const char *kind = json_string_value(json_object_get(row, "kind"));
     j->kind = kind && !strcmp(kind, "prompt") ? JOB_KIND_PROMPT : JOB_KIND_WORKFLOW;
     j->request = row_json(row, "request");
+    const char *cb = json_string_value(json_object_get(row, "callback_url"));
+    j->callback_url = cb && cb[0] ? strdup(cb) : NULL;
+    j->wh_mask = (unsigned)json_integer_value(json_object_get(row, "webhook_events"));
     return j;
 }
 
@@ -170,6 +173,14 @@ int engine_recover(struct engine *e)
         engine_persist(e, j);
     }
     recover_keys(e, json_object_get(all, "idem"), json_object_get(all, "cache"));
+    /* A crash between a job's last save and its end event's: enqueue the end again for jobs
+     * that finished lately (the event's id is the job's, so a stored one is not sent twice). */
+    int64_t lately = job_now_ms() - 24 * 3600 * 1000ll;
+    for (size_t k = 0; k < e->jt.norder; k++) {
+        struct job *j = e->jt.order[k];
+        if (job_finished(j) && j->callback_url && j->finished_ms > lately)
+            engine_hook_end(e, j);
+    }
     json_decref(all);
     return 0;
 }

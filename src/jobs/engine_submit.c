@@ -10,6 +10,8 @@
 #include "jobs/engine_internal.h"
 #include "jobs/job_store.h"
 #include "jobs/prompt_req.h"
+#include "net/urlguard.h"
+#include "webhook/webhook.h"
 
 static void submit_fail(engine_submit_cb cb, void *ctx, int status, const char *code,
                         json_t *errors, const char *fmt, const char *arg)
@@ -64,6 +66,9 @@ static int check_body(json_t *body, char *msg, size_t len)
         snprintf(msg, len, "inputs must be an object");
     else if (md && !json_is_object(md))
         snprintf(msg, len, "metadata must be an object");
+    else if (json_object_get(body, "callbackUrl") &&
+             !json_is_string(json_object_get(body, "callbackUrl")))
+        snprintf(msg, len, "callbackUrl must be a string (an http or https URL)");
     else
         return 0;
     return -1;
@@ -158,6 +163,48 @@ static struct job *cache_hit(struct engine *e, struct job *nj)
     return nj;
 }
 
+/* callbackUrl (or webhook_v2) and webhookEvents: 0, or -1 with the status, code and message
+ * of the refusal. */
+struct hook_req {
+    const char *url;
+    unsigned mask;
+    int status;
+    const char *code;
+    char msg[400];
+};
+
+static int check_hook(const struct engine *e, const char *url, const json_t *events,
+                      struct hook_req *h)
+{
+    h->url = url;
+    h->status = 400;
+    h->code = "VALIDATION_ERROR";
+    if (webhook_filter_parse(events, &h->mask, h->msg, sizeof(h->msg)) < 0)
+        return -1;
+    if (!url)
+        return events ? (snprintf(h->msg, sizeof(h->msg), "webhookEvents needs a callbackUrl"), -1)
+                      : 0;
+    if (!e->cfg.webhooks) {
+        snprintf(h->msg, sizeof(h->msg), "webhooks are off on this gateway (no WEBHOOK_SECRET)");
+        return -1;
+    }
+    if (webhook_url_check(url, h->msg, sizeof(h->msg)) < 0)
+        return -1;
+    struct urlguard_url u;
+    if (e->cfg.webhook_guard &&
+        urlguard_precheck(e->cfg.webhook_guard, url, &u, h->msg, sizeof(h->msg)) != URLGUARD_OK) {
+        h->code = "SSRF_BLOCKED";
+        return -1;
+    }
+    return 0;
+}
+
+static void hook_set(struct job *j, const struct hook_req *h)
+{
+    j->callback_url = h->url ? strdup(h->url) : NULL;
+    j->wh_mask = h->mask;
+}
+
 static void blobs_free(struct job_blob *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -189,6 +236,10 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
         return submit_fail(cb, ctx, 400, "VALIDATION_ERROR", NULL, "%s", msg);
     if (idem_first(e, owner, idem_key, body, ikey, body_hash, cb, ctx))
         return;
+    struct hook_req hook;
+    if (check_hook(e, json_string_value(json_object_get(body, "callbackUrl")),
+                   json_object_get(body, "webhookEvents"), &hook) < 0)
+        return submit_fail(cb, ctx, hook.status, hook.code, NULL, "%s", hook.msg);
     const char *wid = json_string_value(json_object_get(body, "workflowId"));
     int ver = (int)json_integer_value(json_object_get(body, "workflowVersion"));
     const struct workflow *w = workflow_set_get(&e->wf, wid, ver);
@@ -206,6 +257,7 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
     if (!j)
         return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
     cache_key(e, owner, w, final_inputs, json_object_get(body, "params"), j->cache_key);
+    hook_set(j, &hook);
     accept_job(e, j, ikey, body_hash, NULL, 0, cb, ctx);
 }
 
@@ -338,6 +390,9 @@ void engine_submit_graph(struct engine *e, const char *owner, struct prompt_req 
         return;
     if (r->id[0] && jobtable_get(&e->jt, r->id))
         return submit_fail(cb, ctx, 409, "JOB_EXISTS", NULL, "a job with id %s exists", r->id);
+    struct hook_req hook;
+    if (check_hook(e, r->webhook_v2[0] ? r->webhook_v2 : NULL, NULL, &hook) < 0)
+        return submit_fail(cb, ctx, hook.status, hook.code, NULL, "webhook_v2: %s", hook.msg);
     size_t nblobs = 0;
     struct job_blob *blobs = prompt_blobs(r, owner, r->graph, &nblobs);
     bool urls = false;
@@ -349,6 +404,7 @@ void engine_submit_graph(struct engine *e, const char *owner, struct prompt_req 
         return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
     }
     j->insert_only = r->id[0] != 0; /* a client-chosen id must not overwrite another job */
+    hook_set(j, &hook);
     if (!urls) { /* what a URL points at may change: only self-contained graphs hit the cache */
         json_t *k = json_pack("{s:O, s:O?, s:s}", "g", j->graph, "c",
                               json_object_get(j->request, "convert_output"), "o",

@@ -72,6 +72,10 @@ json_t *job_to_json(const struct job *j, long queue_position)
                           "attempts", (int)j->attempts, "inputs",
                           j->inputs ? j->inputs : json_null(), "metadata",
                           j->metadata ? j->metadata : json_null());
+    if (j->callback_url && j->kind != JOB_KIND_PROMPT) {
+        json_object_set_new(o, "callbackUrl", json_string(j->callback_url));
+        json_object_set_new(o, "webhookEvents", webhook_filter_json(j->wh_mask));
+    }
     if (j->kind == JOB_KIND_PROMPT) { /* a raw graph: no workflow */
         json_object_set_new(o, "kind", json_string("prompt"));
         json_object_del(o, "workflowId");
@@ -142,6 +146,7 @@ void job_free(struct job *j)
     json_decref(j->node_errors);
     json_decref(j->request);
     json_decref(j->node_times);
+    free(j->callback_url);
     free(j->outputs);
     free(j);
 }

@@ -10,6 +10,7 @@
 
 #include "comfy/comfy_run.h"
 #include "store/storage.h"
+#include "webhook/webhook_event.h"
 
 enum job_status {
     JOB_QUEUED = 0,
@@ -48,6 +49,9 @@ struct job {
      * URLs are fetched at dispatch) */
     json_t *request;
     struct job_prep *prep; /* dispatch: input images being loaded or fetched */
+    char *callback_url;    /* callbackUrl / webhook_v2 (owned), or NULL */
+    unsigned wh_mask;      /* webhookEvents (webhook_event.h) */
+    struct webhook_throttle wh_throttle;
     char workflow_id[96];
     int workflow_version;
     char workflow_hash[65];

@@ -9,9 +9,9 @@ static const char *UPSERT =
     "INSERT INTO jobs (id, owner, workflow_id, workflow_version, workflow_hash, inputs, metadata,"
     " graph, priority, seq, status, cache_hit, attempts, backend, prompt_id, error_code,"
     " error_message, error_node, error_class, node_errors, created_at, started_at, finished_at,"
-    " updated_at, cache_of, cache_key, kind, request) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27,"
-    " ?28)"
+    " updated_at, cache_of, cache_key, kind, request, callback_url, webhook_events) VALUES (?1,"
+    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+    " ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"
     " ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,"
     " backend = excluded.backend, prompt_id = excluded.prompt_id, error_code ="
     " excluded.error_code, error_message = excluded.error_message, error_node ="
@@ -39,6 +39,9 @@ static void snapshot_kind(json_t *row, const struct job *j)
     json_object_set_new(row, "kind", json_string(j->kind == JOB_KIND_PROMPT ? "prompt"
                                                                               : "workflow"));
     json_object_set_new(row, "request", j->request ? json_deep_copy(j->request) : json_null());
+    json_object_set_new(row, "callback_url", j->callback_url ? json_string(j->callback_url)
+                                                              : json_null());
+    json_object_set_new(row, "webhook_events", json_integer(j->wh_mask));
 }
 
 json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
@@ -243,6 +246,8 @@ static int save_work(struct store *s, struct store_req *r)
     bind_json(st, 26, json_object_get(row, "cache_key"));
     bind_json(st, 27, json_object_get(row, "kind"));
     bind_json(st, 28, json_object_get(row, "request"));
+    bind_json(st, 29, json_object_get(row, "callback_url"));
+    bind_json(st, 30, json_object_get(row, "webhook_events"));
     int step = sqlite3_step(st);
     if (step != SQLITE_DONE)
         return step == SQLITE_CONSTRAINT ? SQLITE_CONSTRAINT : SQLITE_ERROR;

@@ -61,9 +61,10 @@ static const struct store_migration migrations[] = {
         "  msg_id TEXT NOT NULL, n INTEGER NOT NULL, ts INTEGER NOT NULL, http_status INTEGER,"
         "  error TEXT, duration_ms INTEGER, PRIMARY KEY (msg_id, n));"},
     /* raw ComfyUI graphs (POST /prompt): the job's kind, its request options, and input images
-     * that came inline (kept until the job finishes) */
+     * that came inline (kept until the job finishes); which webhook events a job wants */
     {4, "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'workflow';"
         "ALTER TABLE jobs ADD COLUMN request TEXT;"
+        "ALTER TABLE jobs ADD COLUMN webhook_events INTEGER NOT NULL DEFAULT 0;"
         "CREATE TABLE job_inputs ("
         "  job_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,"
         "  PRIMARY KEY (job_id, name));"},

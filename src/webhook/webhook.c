@@ -373,6 +373,19 @@ static void insert_done(struct store_req *r)
         return;
     }
     d->committed = true;
+    if (d->duplicate) { /* the event was stored before (and is or was sent from that row) */
+        char id[WEBHOOK_ID_SIZE];
+        memcpy(id, d->id, sizeof(id));
+        struct wh_job *j = d->job;
+        bool last = j->first == d && j->last == d;
+        w->npending--;
+        delivery_drop(w, d);
+        if (!last)
+            make_ready(w, j->qhead);
+        if (ack)
+            ack(ctx, id, 0);
+        return;
+    }
     if (ack)
         ack(ctx, d->id, 0);
     make_ready(w, d);
@@ -430,8 +443,25 @@ static int delivery_new(struct webhooks *w, struct wh_delivery **out, const char
     return webhook_msg_id(d->id);
 }
 
+static int enqueue(struct webhooks *w, const char *job_id, const char *url, const char *type,
+                   json_t *data, const char *once_id, webhook_ack_cb ack, void *ctx);
+
 int webhook_enqueue_ack(struct webhooks *w, const char *job_id, const char *url, const char *type,
                         json_t *data, webhook_ack_cb ack, void *ctx)
+{
+    return enqueue(w, job_id, url, type, data, NULL, ack, ctx);
+}
+
+int webhook_enqueue_once(struct webhooks *w, const char *job_id, const char *key, const char *url,
+                         const char *type, json_t *data)
+{
+    char id[WEBHOOK_ID_SIZE];
+    webhook_msg_id_for(job_id, key, id);
+    return enqueue(w, job_id, url, type, data, id, NULL, NULL);
+}
+
+static int enqueue(struct webhooks *w, const char *job_id, const char *url, const char *type,
+                   json_t *data, const char *once_id, webhook_ack_cb ack, void *ctx)
 {
     if (w->stopping)
         return -ESHUTDOWN;
@@ -453,6 +483,10 @@ int webhook_enqueue_ack(struct webhooks *w, const char *job_id, const char *url,
     }
     d->ack = ack;
     d->ack_ctx = ctx;
+    if (once_id) {
+        memcpy(d->id, once_id, WEBHOOK_ID_SIZE);
+        d->once = true;
+    }
     job_append(j, d);
     w->npending++;
     if (wh_outbox_insert(w, d, insert_done) < 0) {

@@ -37,13 +37,17 @@
 #include "webhook/webhook_sign.h"
 
 /* The URL guard (SSRF checks), called before every attempt. prepare may set options on easy
- * (CURLOPT_OPENSOCKETFUNCTION, CURLOPT_RESOLVE, ...) and returns 0, or -1 to refuse the URL
- * with a reason in why: the delivery then fails at once with that reason, without a request.
- * refused, if set, is asked after a transfer failed with a curl error: it returns true (and a
- * reason) when the failure was the guard stopping the connection, which is not retried either. */
+ * (CURLOPT_OPENSOCKETFUNCTION, ...; it may wrap the attempt's write callback `write` /
+ * `write_data`, which it must then call) and returns 0, or -1 to refuse the URL with a reason
+ * in why: the delivery then fails at once with that reason, without a request. ctx is
+ * ctx_size bytes of zeroed storage the attempt keeps for the guard until it ends. refused, if
+ * set, is asked after a transfer failed with curl error rc: it returns true (and a reason) when
+ * the failure was the guard stopping the connection, which is not retried either. */
 struct webhook_guard {
-    int (*prepare)(CURL *easy, const char *url, void *arg, char *why, size_t whylen);
-    bool (*refused)(CURL *easy, void *arg, char *why, size_t whylen);
+    size_t ctx_size;
+    int (*prepare)(CURL *easy, const char *url, curl_write_callback write, void *write_data,
+                   void *ctx, void *arg, char *why, size_t whylen);
+    bool (*refused)(CURL *easy, CURLcode rc, void *ctx, void *arg, char *why, size_t whylen);
     void *arg;
 };
 
@@ -95,6 +99,12 @@ int webhook_enqueue(struct webhooks *w, const char *job_id, const char *url, con
                     json_t *data);
 int webhook_enqueue_ack(struct webhooks *w, const char *job_id, const char *url, const char *type,
                         json_t *data, webhook_ack_cb ack, void *ctx);
+
+/* The same with a webhook-id derived from (job_id, key) instead of a random one, written only
+ * if no row has that id yet: an event that must be sent exactly once, such as a job's end,
+ * can be enqueued again after a crash (start-up recovery) without being delivered twice. */
+int webhook_enqueue_once(struct webhooks *w, const char *job_id, const char *key, const char *url,
+                         const char *type, json_t *data);
 
 /* For GET /jobs/:id: [{id, event, url, status, attempts, last_status, last_error,
  * next_attempt_at, delivered_at}] oldest first (times RFC 3339, or null); an empty array for a

@@ -86,6 +86,7 @@ static void attempt_free(struct wh_delivery *d)
     if (a->x.easy)
         curl_easy_cleanup(a->x.easy);
     curl_slist_free_all(a->hdrs);
+    free(a->guard_ctx);
     free(a);
     d->att = NULL;
 }
@@ -127,7 +128,7 @@ static void curl_outcome(struct wh_attempt *a, CURLcode rc, struct wh_outcome *o
 {
     const struct webhook_guard *g = &a->d->w->cfg.guard;
     char why[160] = "";
-    if (g->refused && g->refused(a->x.easy, g->arg, why, sizeof(why))) {
+    if (g->refused && g->refused(a->x.easy, rc, a->guard_ctx, g->arg, why, sizeof(why))) {
         o->verdict = WEBHOOK_V_REJECTED;
         snprintf(o->error, sizeof(o->error), "refused by the URL guard: %s", why);
         return;
@@ -226,7 +227,12 @@ int wh_attempt_start(struct webhooks *w, struct wh_delivery *d, struct wh_outcom
     setup(w, d, a);
     const struct webhook_guard *g = &w->cfg.guard;
     char why[160] = "";
-    if (g->prepare && g->prepare(a->x.easy, d->url, g->arg, why, sizeof(why)) < 0) {
+    if (g->ctx_size && !(a->guard_ctx = calloc(1, g->ctx_size))) {
+        attempt_free(d);
+        return -1;
+    }
+    if (g->prepare && g->prepare(a->x.easy, d->url, write_cb, a, a->guard_ctx, g->arg, why,
+                                 sizeof(why)) < 0) {
         o->verdict = WEBHOOK_V_REJECTED;
         snprintf(o->error, sizeof(o->error), "refused by the URL guard: %s", why);
         attempt_free(d);

@@ -38,6 +38,7 @@ struct wh_attempt {
     bool resp_capped;    /* over max_response: the read was ended on purpose */
     char resp_head[128]; /* the start of the body, shown in last_error for a refusal */
     size_t resp_head_len;
+    void *guard_ctx; /* the URL guard's per-attempt storage (webhook_guard.ctx_size) */
 };
 
 struct wh_host;
@@ -70,6 +71,8 @@ struct wh_delivery {
     uint32_t att_duration_ms;
     bool write_attempt;
     bool inserting; /* the write in progress is the first insert */
+    bool once;      /* a caller-chosen id: the insert is skipped if that row exists */
+    bool duplicate; /* ... and it did: this copy is dropped unsent */
     bool committed; /* the row exists */
     bool saving;    /* a store write is in progress */
     bool inflight;

@@ -1,6 +1,7 @@
 /* webhook_outbox — the webhook_deliveries and webhook_attempts rows (migration 3), written on
  * the store thread. A delivery's fields are not changed on the reactor while its write is in
  * progress (d->saving), so the work functions read them directly. */
+#include <stdio.h>
 #include <string.h>
 
 #include "webhook/webhook_internal.h"
@@ -37,7 +38,10 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 static int insert_work(struct store *s, struct store_req *r)
 {
     struct wh_delivery *d = (struct wh_delivery *)r;
-    sqlite3_stmt *st = store_stmt(s, INSERT);
+    /* "INSERT OR IGNORE ..." for an event with a caller-chosen id that may be stored already */
+    char ignore[512];
+    snprintf(ignore, sizeof(ignore), "INSERT OR IGNORE%s", INSERT + strlen("INSERT"));
+    sqlite3_stmt *st = store_stmt(s, d->once ? ignore : INSERT);
     if (!st)
         return SQLITE_ERROR;
     sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
@@ -49,7 +53,10 @@ static int insert_work(struct store *s, struct store_req *r)
     sqlite3_bind_int(st, 7, (int)d->attempts);
     bind_ms(st, 8, d->next_ms);
     sqlite3_bind_int64(st, 9, d->created_ms);
-    return sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return SQLITE_ERROR;
+    d->duplicate = d->once && sqlite3_changes(s->db) == 0;
+    return SQLITE_OK;
 }
 
 static int attempt_row(struct store *s, struct wh_delivery *d)

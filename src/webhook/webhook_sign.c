@@ -11,48 +11,6 @@
 
 #define PREFIX "whsec_"
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64, padding optional but, when present, right. Returns the decoded length, or
- * -1 for a bad character or length, or when it would not fit in cap. */
-static long b64_decode(const char *in, size_t n, unsigned char *out, size_t cap)
-{
-    if (n % 4 == 0 && n > 0 && in[n - 1] == '=')
-        n -= in[n - 2] == '=' ? 2 : 1;
-    if (n % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64_value((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap)
-                return -1;
-            out[o++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
-
 int webhook_secret_parse(struct webhook_secret *s, const char *text, const char *name, char *err,
                          size_t errlen)
 {
@@ -67,7 +25,7 @@ int webhook_secret_parse(struct webhook_secret *s, const char *text, const char 
     const char *b = text + strlen(PREFIX);
     size_t blen = strlen(b);
     unsigned char tmp[768]; /* room for any text up to 1024 characters */
-    long n = blen <= 1024 ? b64_decode(b, blen, tmp, sizeof(tmp)) : WEBHOOK_SECRET_MAX + 1;
+    long n = blen <= 1024 ? b64_decode(b, blen, tmp, sizeof(tmp), B64_PADDING_OPTIONAL) : WEBHOOK_SECRET_MAX + 1;
     if (n < 0) {
         snprintf(err, errlen, "%s is not valid base64 after whsec_", name);
         return -1;
@@ -81,6 +39,22 @@ int webhook_secret_parse(struct webhook_secret *s, const char *text, const char 
     memcpy(s->key, tmp, (size_t)n);
     s->len = (size_t)n;
     return 0;
+}
+
+void webhook_msg_id_for(const char *job_id, const char *key, char out[WEBHOOK_ID_SIZE])
+{
+    static const char hex[] = "0123456789abcdef";
+    br_sha256_context c;
+    unsigned char d[32];
+    br_sha256_init(&c);
+    br_sha256_update(&c, job_id, strlen(job_id));
+    br_sha256_update(&c, "/", 1);
+    br_sha256_update(&c, key, strlen(key));
+    br_sha256_out(&c, d);
+    memcpy(out, "msg_", 4);
+    for (size_t o = 4, i = 0; o < WEBHOOK_ID_SIZE - 1; o++, i++)
+        out[o] = hex[(d[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+    out[WEBHOOK_ID_SIZE - 1] = '\0';
 }
 
 int webhook_msg_id(char out[WEBHOOK_ID_SIZE])

@@ -33,6 +33,8 @@ int webhook_secret_parse(struct webhook_secret *s, const char *text, const char 
 
 /* A fresh random "msg_..." id. Returns 0, or -errno if the kernel gave no randomness. */
 int webhook_msg_id(char out[WEBHOOK_ID_SIZE]);
+/* A stable id for (job, key): "msg_" + hex of SHA-256("<job>/<key>"), the same every time. */
+void webhook_msg_id_for(const char *job_id, const char *key, char out[WEBHOOK_ID_SIZE]);
 
 /* "v1,<base64 HMAC>" of id.timestamp.body with one secret; returns its length. */
 size_t webhook_sign_v1(const struct webhook_secret *s, const char *id, int64_t timestamp,

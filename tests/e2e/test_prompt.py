@@ -17,6 +17,7 @@ import pngmini
 
 S = gw.Suite()
 state = {}
+SECRET = "whsec_" + base64.b64encode(b"p" * 32).decode()
 
 
 def smoke_graph(w=32, h=24, batch=2, color=0x336699):
@@ -60,7 +61,7 @@ def setup():
     state["sim"] = gw.sim("--exec-ms", "5")
     state["gw"] = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % state["sim"].port,
                               "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false",
-                              "INPUT_URL_ALLOWED_DOMAINS": "127.0.0.1"})
+                              "INPUT_URL_ALLOWED_DOMAINS": "127.0.0.1", "WEBHOOK_SECRET": SECRET})
     state["port"] = state["gw"].port
     gw.wait_backends(state["port"], 1)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PngServer)
@@ -236,7 +237,7 @@ def test_idempotency_key():
 def test_inline_image_survives_kill9_while_queued():
     """The image is committed with the job: a kill -9 before it runs loses nothing."""
     sim = gw.sim("--exec-ms", "400")
-    g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port,
+    g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port, "WEBHOOK_SECRET": SECRET,
                     "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false"})
     try:
         gw.wait_backends(g.port, 1)
@@ -248,7 +249,7 @@ def test_inline_image_survives_kill9_while_queued():
             assert st == 202, (st, j)
             ids.append(j["id"])
         g.kill(signal.SIGKILL)
-        g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port,
+        g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port, "WEBHOOK_SECRET": SECRET,
                         "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false"},
                        storage=g.storage)
         for jid in ids:

@@ -695,8 +695,12 @@ struct guard_log {
     bool easy_seen;
 };
 
-static int guard_prepare(CURL *easy, const char *url, void *arg, char *why, size_t whylen)
+static int guard_prepare(CURL *easy, const char *url, curl_write_callback write, void *write_data,
+                         void *ctx, void *arg, char *why, size_t whylen)
 {
+    (void)write;
+    (void)write_data;
+    (void)ctx;
     struct guard_log *g = arg;
     g->calls++;
     g->easy_seen = g->easy_seen || easy != NULL;
