@@ -5,6 +5,8 @@
  * freed before returning. */
 #include "auth/jwt.h"
 
+#include "core/b64.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,81 +65,24 @@ const char *jwt_err_name(enum jwt_err e)
 
 /* --- base64url (RFC 4648 section 5, no padding) ------------------------------------------ */
 
-static int jwt_b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-static size_t jwt_b64_len(size_t n)
-{
-    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-}
-
-/* Writes jwt_b64_len(n) characters, no terminator. */
-static size_t jwt_b64_put(const uint8_t *in, size_t n, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 8) | in[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = abc[(acc >> bits) & 63];
-        }
-        acc &= (1u << bits) - 1;
-    }
-    if (bits > 0)
-        out[o++] = abc[(acc << (6 - bits)) & 63];
-    return o;
-}
-
 size_t jwt_b64url_encode(const void *in, size_t n, char *out, size_t cap)
 {
-    if (n > (SIZE_MAX - 4) / 4 * 3 || jwt_b64_len(n) + 1 > cap)
+    if (n > (SIZE_MAX - 4) / 4 * 3 || b64url_len(n) + 1 > cap)
         return 0;
-    size_t len = jwt_b64_put(in, n, out);
+    size_t len = b64url_encode(in, n, out);
     out[len] = '\0';
     return len;
 }
 
-/* Strict decoding: only the alphabet, a length that a whole number of bytes can have, and zero
- * unused bits in the last character (so every byte string has exactly one accepted text and
- * a token cannot be varied without changing its bytes). Returns 0 or -1. */
+/* Strict decoding (core/b64): only the alphabet, no padding, a length that a whole number of
+ * bytes can have, and zero unused bits in the last character (so every byte string has exactly
+ * one accepted text and a token cannot be varied without changing its bytes). 0 or -1. */
 static int jwt_b64_decode(const char *s, size_t n, uint8_t *out, size_t cap, size_t *out_len)
 {
-    if (n % 4 == 1 || n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+    long d = b64_decode(s, n, out, cap, B64_URL | B64_NO_PADDING);
+    if (d < 0)
         return -1;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = jwt_b64_val((unsigned char)s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-        acc &= (1u << bits) - 1;
-    }
-    if (acc != 0)
-        return -1;
-    *out_len = o;
+    *out_len = (size_t)d;
     return 0;
 }
 
@@ -224,19 +169,19 @@ size_t jwt_sign_hs256(const void *secret, size_t secret_len, const char *header_
     size_t hl = strlen(hdr), cl = strlen(claims_json);
     if (hl > JWT_LEN_MAX * 4 || cl > JWT_LEN_MAX * 4) /* far beyond anything verifiable */
         return 0;
-    size_t need = jwt_b64_len(hl) + 1 + jwt_b64_len(cl) + 1 + JWT_SIG_CHARS + 1;
+    size_t need = b64url_len(hl) + 1 + b64url_len(cl) + 1 + JWT_SIG_CHARS + 1;
     if (need > cap)
         return 0;
-    size_t n = jwt_b64_put((const uint8_t *)hdr, hl, out);
+    size_t n = b64url_encode((const uint8_t *)hdr, hl, out);
     out[n++] = '.';
-    n += jwt_b64_put((const uint8_t *)claims_json, cl, out + n);
+    n += b64url_encode((const uint8_t *)claims_json, cl, out + n);
     br_hmac_key_context key;
     uint8_t mac[JWT_MAC_LEN];
     br_hmac_key_init(&key, &br_sha256_vtable, secret, secret_len);
     jwt_mac(&key, out, n, mac);
     explicit_bzero(&key, sizeof key);
     out[n++] = '.';
-    n += jwt_b64_put(mac, JWT_MAC_LEN, out + n);
+    n += b64url_encode(mac, JWT_MAC_LEN, out + n);
     out[n] = '\0';
     return n;
 }
@@ -252,8 +197,9 @@ static int jwt_split(const char *t, size_t len, struct jwt_parts *p)
             if (nd == 2)
                 return -1;
             dot[nd++] = i;
-        } else if (jwt_b64_val((unsigned char)t[i]) < 0) {
-            return -1;
+        } else if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
+                     (t[i] >= '0' && t[i] <= '9') || t[i] == '-' || t[i] == '_')) {
+            return -1; /* not base64url */
         }
     }
     if (nd != 2 || dot[0] == 0 || dot[1] == dot[0] + 1)

@@ -25,6 +25,26 @@ size_t b64_encode(const unsigned char *in, size_t n, char *out)
     return o;
 }
 
+size_t b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    uint32_t acc = 0;
+    unsigned bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | in[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = url[(acc >> bits) & 63];
+        }
+        acc &= (1u << bits) - 1;
+    }
+    if (bits > 0)
+        out[o++] = url[(acc << (6 - bits)) & 63];
+    return o;
+}
+
 /* 0..63 for a character of the alphabet, -1 otherwise. */
 static int b64_value(unsigned char ch, bool url)
 {

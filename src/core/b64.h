@@ -14,6 +14,13 @@ static inline size_t b64_len(size_t n)
  * input in pieces whose sizes are multiples of 3 gives the same text as one call. */
 size_t b64_encode(const unsigned char *in, size_t n, char *out);
 
+/* The URL-safe alphabet without padding (JWT): b64url_len(n) characters, no NUL. */
+static inline size_t b64url_len(size_t n)
+{
+    return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+size_t b64url_encode(const unsigned char *in, size_t n, char *out);
+
 /* Bytes b64_decode may write for n characters of input. */
 static inline size_t b64_decoded_max(size_t n)
 {
