@@ -5,23 +5,10 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/uuid.h"
 #include "api/api_call.h"
 #include "http/http_file.h"
 #include "jobs/engine.h"
-
-/* Job ids are UUIDs: anything else cannot name a job (and never reaches a file path). */
-static bool uuid_ok(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
-}
 
 /* --- jobs --------------------------------------------------------------------------------------- */
 
@@ -110,7 +97,7 @@ static void job_get_work(struct api_call *c)
 
 static bool job_id_param(struct http_exchange *ex, struct api_call *c, const char *name)
 {
-    if (http_param_copy(ex, name, c->id, sizeof(c->id)) < 0 || !uuid_ok(c->id)) {
+    if (http_param_copy(ex, name, c->id, sizeof(c->id)) < 0 || !uuid_valid(c->id)) {
         http_respond_error(ex, 404, "JOB_NOT_FOUND", "no such job");
         free(c);
         return false;

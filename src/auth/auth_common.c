@@ -1,6 +1,9 @@
 /* auth_common — see auth_common.h. */
 #include "auth/auth_common.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <stdint.h>
 #include <string.h>
 
@@ -55,4 +58,15 @@ bool auth_ct_equal(const void *a, const void *b, size_t n)
     for (size_t i = 0; i < n; i++)
         diff |= (unsigned)(x[i] ^ y[i]);
     return diff == 0;
+}
+
+int auth_errf(char *err, size_t cap, const char *fmt, ...)
+{
+    if (cap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }

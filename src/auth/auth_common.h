@@ -21,6 +21,8 @@ int auth_role_parse(const char *s, size_t n, enum auth_role *out);
 /* 1 to AUTH_TENANT_MAX bytes of [A-Za-z0-9._:@-]: safe in logs, paths and JSON unescaped. */
 bool auth_tenant_valid(const char *s, size_t n);
 /* a[0..n) == b[0..n), reading every byte whatever the contents (no early exit). */
+/* Writes a message to err (cap bytes; none if cap is 0) and returns -1. */
+int auth_errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool auth_ct_equal(const void *a, const void *b, size_t n);
 
 #endif

@@ -10,19 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ak_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int ak_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static void ak_hash(const char *key, size_t len, uint8_t out[AUTH_KEY_HASH_LEN])
 {
@@ -70,15 +57,15 @@ static int ak_parse_key(struct auth_key *k, const char *s, size_t n, size_t num,
                         size_t cap)
 {
     if (n == 0)
-        return ak_err(err, cap, "API_KEYS entry %zu: the key is empty", num);
+        return auth_errf(err, cap, "API_KEYS entry %zu: the key is empty", num);
     if (n < AUTH_KEY_MIN || n > AUTH_KEY_MAX)
-        return ak_err(err, cap, "API_KEYS entry %zu: the key has %zu characters (%d to %d needed)",
+        return auth_errf(err, cap, "API_KEYS entry %zu: the key has %zu characters (%d to %d needed)",
                       num, n, AUTH_KEY_MIN, AUTH_KEY_MAX);
     size_t dots = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x21 || c > 0x7e)
-            return ak_err(err, cap,
+            return auth_errf(err, cap,
                           "API_KEYS entry %zu: the key has a character other than visible ASCII "
                           "at position %zu",
                           num, i + 1);
@@ -95,10 +82,10 @@ static int ak_parse_entry(struct auth_key *k, const char *s, size_t n, size_t nu
                           size_t cap)
 {
     if (n == 0)
-        return ak_err(err, cap, "API_KEYS entry %zu is empty", num);
+        return auth_errf(err, cap, "API_KEYS entry %zu is empty", num);
     const char *c1 = memchr(s, ':', n);
     if (!c1)
-        return ak_err(err, cap, "API_KEYS entry %zu: expected key:role[:tenant]", num);
+        return auth_errf(err, cap, "API_KEYS entry %zu: expected key:role[:tenant]", num);
     if (ak_parse_key(k, s, (size_t)(c1 - s), num, err, cap) < 0)
         return -1;
     const char *role = c1 + 1;
@@ -106,7 +93,7 @@ static int ak_parse_entry(struct auth_key *k, const char *s, size_t n, size_t nu
     const char *c2 = memchr(role, ':', rest);
     size_t role_len = c2 ? (size_t)(c2 - role) : rest;
     if (auth_role_parse(role, role_len, &k->role) < 0)
-        return ak_err(err, cap, "API_KEYS entry %zu (key id %s): unknown role (admin or user)", num,
+        return auth_errf(err, cap, "API_KEYS entry %zu (key id %s): unknown role (admin or user)", num,
                       k->id);
     if (!c2) {
         snprintf(k->tenant, sizeof k->tenant, "key-%s", k->id);
@@ -115,7 +102,7 @@ static int ak_parse_entry(struct auth_key *k, const char *s, size_t n, size_t nu
     const char *tenant = c2 + 1;
     size_t tenant_len = n - (size_t)(tenant - s);
     if (!auth_tenant_valid(tenant, tenant_len))
-        return ak_err(err, cap,
+        return auth_errf(err, cap,
                       "API_KEYS entry %zu (key id %s): the tenant must be 1 to %d characters of "
                       "[A-Za-z0-9._:@-]",
                       num, k->id, AUTH_TENANT_MAX);
@@ -130,10 +117,10 @@ static int ak_check_unique(const struct auth_key *v, size_t i, char *err, size_t
 {
     for (size_t j = 0; j < i; j++) {
         if (auth_ct_equal(v[j].hash, v[i].hash, AUTH_KEY_HASH_LEN))
-            return ak_err(err, cap, "API_KEYS entries %zu and %zu have the same key (key id %s)",
+            return auth_errf(err, cap, "API_KEYS entries %zu and %zu have the same key (key id %s)",
                           j + 1, i + 1, v[i].id);
         if (strcmp(v[j].id, v[i].id) == 0)
-            return ak_err(err, cap,
+            return auth_errf(err, cap,
                           "API_KEYS entries %zu and %zu: different keys with the same key id %s; "
                           "replace one of them",
                           j + 1, i + 1, v[i].id);
@@ -156,10 +143,10 @@ int auth_keys_parse(struct auth_keys *ks, const char *text, char *err, size_t er
     for (size_t i = 0; i < len && count <= AUTH_KEYS_MAX; i++)
         count += s[i] == ',';
     if (count > AUTH_KEYS_MAX)
-        return ak_err(err, err_cap, "API_KEYS has more than %d entries", AUTH_KEYS_MAX);
+        return auth_errf(err, err_cap, "API_KEYS has more than %d entries", AUTH_KEYS_MAX);
     ks->v = calloc(count, sizeof *ks->v);
     if (!ks->v)
-        return ak_err(err, err_cap, "API_KEYS: out of memory");
+        return auth_errf(err, err_cap, "API_KEYS: out of memory");
     ks->n = count;
     const char *end = s + len;
     for (size_t i = 0; i < count; i++) {

@@ -96,26 +96,13 @@ void jwt_config_default(struct jwt_config *c)
     c->max_len = JWT_LEN_DEFAULT;
 }
 
-static int jwt_err_msg(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int jwt_err_msg(char *err, size_t cap, const char *fmt, ...)
-{
-    if (cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Copies an optional name (audience, issuer) into a verifier field. */
 static int jwt_copy_name(char *dst, const char *src, const char *what, char *err, size_t cap)
 {
     size_t n = src ? strlen(src) : 0;
     if (n > JWT_NAME_MAX)
-        return jwt_err_msg(err, cap, "%s is longer than %d bytes", what, JWT_NAME_MAX);
+        return auth_errf(err, cap, "%s is longer than %d bytes", what, JWT_NAME_MAX);
     if (n > 0)
         memcpy(dst, src, n);
     dst[n] = '\0';
@@ -129,12 +116,12 @@ int jwt_verifier_init(struct jwt_verifier *v, const struct jwt_config *c, char *
         err[0] = '\0';
     size_t n = c->secret ? c->secret_len : 0;
     if (n < JWT_SECRET_MIN || n > JWT_SECRET_MAX)
-        return jwt_err_msg(err, err_cap, "JWT_SECRET must be %d to %d bytes (it has %zu)",
+        return auth_errf(err, err_cap, "JWT_SECRET must be %d to %d bytes (it has %zu)",
                            JWT_SECRET_MIN, JWT_SECRET_MAX, n);
     if (c->leeway_s < 0 || c->leeway_s > JWT_LEEWAY_MAX)
-        return jwt_err_msg(err, err_cap, "JWT_LEEWAY_S must be 0 to %d", JWT_LEEWAY_MAX);
+        return auth_errf(err, err_cap, "JWT_LEEWAY_S must be 0 to %d", JWT_LEEWAY_MAX);
     if (c->max_len < JWT_LEN_MIN || c->max_len > JWT_LEN_MAX)
-        return jwt_err_msg(err, err_cap, "JWT_MAX_BYTES must be %d to %d", JWT_LEN_MIN,
+        return auth_errf(err, err_cap, "JWT_MAX_BYTES must be %d to %d", JWT_LEN_MIN,
                            JWT_LEN_MAX);
     if (jwt_copy_name(v->audience, c->audience, "JWT_AUDIENCE", err, err_cap) < 0 ||
         jwt_copy_name(v->issuer, c->issuer, "JWT_ISSUER", err, err_cap) < 0)

@@ -1,28 +1,14 @@
 /* comfy_run — see comfy_run.h. */
 #include "comfy/comfy_run.h"
 
+#include "core/uuid.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 static void route(struct comfy_run *r);
-
-void comfy_uuid4(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
-        uint64_t t = ring_clock_ns();
-        for (int i = 0; i < 16; i++)
-            b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)(i * 37);
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-}
 
 static void run_finish(struct comfy_run *r, enum comfy_err err, const char *msg)
 {
@@ -156,7 +142,7 @@ static void start_attempt(struct comfy_run *r, struct comfy_backend *b, const ch
 static void start_on(struct comfy_run *r, struct comfy_backend *b)
 {
     char pid[37];
-    comfy_uuid4(pid);
+    uuid4(pid);
     start_attempt(r, b, pid, false);
 }
 

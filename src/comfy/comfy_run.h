@@ -95,7 +95,5 @@ void comfy_run_free(struct comfy_run *r);
 /* Gateway shutdown: stops without on_done (see comfy_attempt_abandon). */
 void comfy_run_abandon(struct comfy_run *r);
 bool comfy_run_quiet(const struct comfy_run *r);
-/* A fresh random UUID v4 into out (37 bytes). */
-void comfy_uuid4(char out[37]);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/uuid.h"
 #include "jobs/engine_internal.h"
 #include "jobs/job_store.h"
 #include "jobs/prompt_req.h"
@@ -34,7 +35,7 @@ static struct job *job_new(struct engine *e, const char *owner, const struct wor
     j->engine = e;
     j->dirfd = -1;
     j->upload_ms = j->backend_queue_ms = j->execution_ms = j->fetch_ms = -1;
-    comfy_uuid4(j->id);
+    uuid4(j->id);
     snprintf(j->owner, sizeof(j->owner), "%s", owner);
     snprintf(j->workflow_id, sizeof(j->workflow_id), "%s", w->id);
     j->workflow_version = w->version;
@@ -343,7 +344,7 @@ static struct job *prompt_job(struct engine *e, const char *owner, struct prompt
     if (r->id[0])
         snprintf(j->id, sizeof(j->id), "%s", r->id);
     else
-        comfy_uuid4(j->id);
+        uuid4(j->id);
     snprintf(j->owner, sizeof(j->owner), "%s", owner);
     j->graph = r->graph;
     r->graph = NULL;

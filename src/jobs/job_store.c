@@ -332,25 +332,10 @@ struct load_req {
     int64_t now_ms;
 };
 
-static json_t *column_json(sqlite3_stmt *st, int i)
-{
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_NULL: return json_null();
-    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
-    default: return json_string((const char *)sqlite3_column_text(st, i));
-    }
-}
-
 static int load_rows(struct store *s, struct load_req *lr, sqlite3_stmt *st)
 {
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *row = json_object();
-        for (int i = 0; i < sqlite3_column_count(st); i++)
-            json_object_set_new(row, sqlite3_column_name(st, i), column_json(st, i));
-        json_array_append_new(lr->rows, row);
-    }
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    (void)s;
+    return store_rows_json(st, lr->rows);
 }
 
 static int load_query(struct store *s, struct load_req *lr, const char *key, const char *sql,

@@ -10,6 +10,7 @@
 
 #include "comfy/comfy_graph.h"
 #include "core/b64.h"
+#include "core/uuid.h"
 #include "net/urlguard.h"
 
 const char PROMPT_DEFAULT_CLASSES[] =
@@ -21,19 +22,6 @@ const char PROMPT_DEFAULT_CLASSES[] =
     "ImageCrop,ImageBatch,ImagePadForOutpaint,ImageBlend,ImageBlur,ImageSharpen,GetImageSize,"
     "PreviewAny,MaskToImage,ImageToMask,InvertMask,SolidMask,JoinImageWithAlpha,"
     "SetLatentNoiseMask,RepeatLatentBatch,LatentFromBatch,PrimitiveNode";
-
-static bool is_uuid(const char *s)
-{
-    if (strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
-}
 
 bool prompt_class_allowed(const char *list, const char *cls)
 {
@@ -262,7 +250,7 @@ static int parse_fields(const json_t *body, const struct prompt_req_config *cfg,
     if (json_object_get(body, "webhook"))
         return fail(err, 400, "VALIDATION_ERROR", "webhook (unsigned) is not supported: use "
                     "webhook_v2, signed per Standard Webhooks");
-    if (id && (!json_is_string(id) || !is_uuid(json_string_value(id))))
+    if (id && (!json_is_string(id) || !uuid_valid(json_string_value(id))))
         return fail(err, 400, "VALIDATION_ERROR", "id must be a lowercase UUID");
     if (id)
         snprintf(r->id, sizeof(r->id), "%s", json_string_value(id));

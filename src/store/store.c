@@ -1,6 +1,8 @@
 /* store — see store.h. */
 #include "store/store.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,4 +286,28 @@ int store_run_sync(struct store *s, store_work_fn work, struct store_req *r)
     if (r)
         r->rc = sr.req.rc;
     return sr.req.rc;
+}
+
+static json_t *column_json(sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL: return json_null();
+    case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(st, i));
+    default:
+        return json_stringn((const char *)sqlite3_column_text(st, i),
+                            (size_t)sqlite3_column_bytes(st, i));
+    }
+}
+
+int store_rows_json(sqlite3_stmt *st, json_t *rows)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = json_object();
+        for (int i = 0; i < sqlite3_column_count(st); i++)
+            json_object_set_new(row, sqlite3_column_name(st, i), column_json(st, i));
+        if (json_array_append_new(rows, row) < 0)
+            return SQLITE_NOMEM;
+    }
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }

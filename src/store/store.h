@@ -77,5 +77,9 @@ int store_run_sync(struct store *s, store_work_fn work, struct store_req *r);
  * bindings cleared before it is returned. */
 sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 int store_schema_version(struct store *s);
+/* Steps st to its end, appending each row to rows as an object {column: value} (NULL → null,
+ * integers → integers, everything else → strings). SQLITE_OK or the error. Store thread. */
+struct json_t;
+int store_rows_json(sqlite3_stmt *st, struct json_t *rows);
 
 #endif

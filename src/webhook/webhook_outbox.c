@@ -134,19 +134,6 @@ struct load_req {
     size_t max_pending, max_recent;
 };
 
-static json_t *column_json(sqlite3_stmt *st, int i)
-{
-    switch (sqlite3_column_type(st, i)) {
-    case SQLITE_NULL:
-        return json_null();
-    case SQLITE_INTEGER:
-        return json_integer(sqlite3_column_int64(st, i));
-    default:
-        return json_stringn((const char *)sqlite3_column_text(st, i),
-                            (size_t)sqlite3_column_bytes(st, i));
-    }
-}
-
 /* Pending rows by the (status, next_attempt_at) index, recent finished ones by updated_at;
  * together in creation order so each job's list comes back in order. */
 static const char *LOAD =
@@ -166,14 +153,7 @@ static int load_work(struct store *s, struct store_req *r)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)lr->max_pending);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)lr->max_recent);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *row = json_object();
-        for (int i = 0; i < sqlite3_column_count(st); i++)
-            json_object_set_new(row, sqlite3_column_name(st, i), column_json(st, i));
-        json_array_append_new(lr->rows, row);
-    }
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return store_rows_json(st, lr->rows);
 }
 
 json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent)
