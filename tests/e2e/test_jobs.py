@@ -285,6 +285,17 @@ def test_privacy_mode():
                           % (done["outputs"][0]["filename"], done["id"]))[2]
         assert b"tEXt" in orig and b"tEXt" not in raw and raw[:8] == orig[:8]
         assert len(raw) < len(orig)
+        # the database keeps neither the rendered graph nor text inputs once the job is done
+        db = sqlite3.connect(os.path.join(g.storage, "comfygate.db"))
+        end = time.time() + 10
+        row = None
+        while time.time() < end:
+            row = db.execute("SELECT graph, inputs FROM jobs WHERE id = ?", (done["id"],)).fetchone()
+            if row[0] is None:
+                break
+            time.sleep(0.02)
+        db.close()
+        assert row[0] is None, row
     finally:
         g.stop()
         sim.kill()
