@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,41 +334,6 @@ static int backends_from(struct gateway *gw)
     return 0;
 }
 
-/* The gateway's instance id: read from <data>/instance-id, created (random) on first start, so
- * that backends see the same client_id after a restart. */
-static void instance_id_load(const struct config *cfg, char out[20])
-{
-    char path[1100];
-    snprintf(path, sizeof(path), "%s/instance-id", cfg->storage_local_path);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        char line[32] = "";
-        bool ok = fgets(line, sizeof(line), f) != NULL;
-        fclose(f);
-        line[strcspn(line, "\r\n")] = '\0';
-        ok = ok && strlen(line) == 16 && strspn(line, "0123456789abcdef") == 16;
-        if (ok) {
-            memcpy(out, line, 17);
-            return;
-        }
-    }
-    unsigned char b[8];
-    if (getrandom(b, sizeof(b), 0) != sizeof(b))
-        return; /* empty: the fleet draws one for this run */
-    for (int i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-    char tmp[1200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (!f)
-        return;
-    fprintf(f, "%s\n", out);
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) < 0)
-        unlink(tmp);
-}
-
 /* The database file DATABASE_URL names ("sqlite:PATH" or "sqlite://PATH"), or the default
  * inside the data directory. */
 static int database_path(const struct config *cfg, char *path, size_t cap)
@@ -401,7 +365,11 @@ static int data_open(struct gateway *gw)
         fprintf(stderr, "comfygate: %s\n", err);
         return -1;
     }
-    instance_id_load(cfg, gw->bcfg.instance_id);
+    if (instance_take(&gw->instance, cfg->storage_local_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "comfygate: %s\n", err);
+        return -1;
+    }
+    snprintf(gw->bcfg.instance_id, sizeof(gw->bcfg.instance_id), "%s", gw->instance.id);
     if (database_path(cfg, path, sizeof(path)) < 0)
         return -1;
     gw->store = calloc(1, sizeof(*gw->store));
@@ -429,6 +397,7 @@ int gateway_run(const struct config *cfg)
 {
     struct gateway gw;
     memset(&gw, 0, sizeof(gw));
+    gw.instance.fd = -1;
     gw.cfg = cfg;
     gw.start_ns = ring_clock_ns();
     gw.static_fd = -1;
@@ -464,6 +433,7 @@ int gateway_run(const struct config *cfg)
         setup_release(&gw);
         free(gw.store); /* allocated, not opened */
         storage_close(&gw.storage);
+        instance_release(&gw.instance);
         curl_global_cleanup();
         return 2;
     }
@@ -492,6 +462,7 @@ int gateway_run(const struct config *cfg)
         free(gw.store);
     }
     storage_close(&gw.storage);
+    instance_release(&gw.instance);
     curl_global_cleanup();
     return 0;
 }

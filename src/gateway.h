@@ -12,6 +12,7 @@
 
 #include "comfy/comfy_fleet.h"
 #include "core/config.h"
+#include "core/instance.h"
 #include "core/log.h"
 #include "jobs/engine.h"
 #include "jobs/prompt_req.h"
@@ -60,6 +61,7 @@ struct gateway {
     struct engine *engine; /* on FLEET_REACTOR */
     struct webhooks *webhooks; /* on FLEET_REACTOR; NULL without WEBHOOK_SECRET */
     struct storage storage; /* job outputs: shared read-only by every reactor */
+    struct instance instance; /* our id among the gateways sharing the data directory */
     struct prompt_req_config prompt_cfg; /* POST /prompt checks (read-only) */
     /* api_guard.c: built at start-up, then read-only (the limiters lock inside) */
     struct auth auth;

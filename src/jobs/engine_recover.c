@@ -70,6 +70,14 @@ static struct job *job_from_row(struct engine *e, json_t *row)
     const char *cb = json_string_value(json_object_get(row, "callback_url"));
     j->callback_url = cb && cb[0] ? strdup(cb) : NULL;
     j->wh_mask = (unsigned)json_integer_value(json_object_get(row, "webhook_events"));
+    row_str(row, "instance", j->instance, sizeof(j->instance));
+    j->lease_until = json_integer_value(json_object_get(row, "lease_until"));
+    json_t *log = row_json(row, "log");
+    job_log_restore(j, log);
+    json_decref(log);
+    json_t *progress = row_json(row, "progress");
+    job_progress_restore(j, progress);
+    json_decref(progress);
     return j;
 }
 

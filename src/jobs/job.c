@@ -30,7 +30,7 @@ static json_t *ms_or_null(int64_t ms)
     return ms ? json_integer(ms) : json_null();
 }
 
-static json_t *progress_json(const struct job *j)
+json_t *job_progress_json(const struct job *j)
 {
     double value = j->nodes_total ? (double)j->nodes_done / j->nodes_total : 0;
     if (j->steps && j->nodes_total)
@@ -88,7 +88,7 @@ json_t *job_to_json(const struct job *j, long queue_position)
     if (queue_position >= 0)
         json_object_set_new(o, "queue_position", json_integer(queue_position));
     if (j->status == JOB_RUNNING)
-        json_object_set_new(o, "progress", progress_json(j));
+        json_object_set_new(o, "progress", job_progress_json(j));
     json_object_set_new(o, "outputs", outputs_json(j));
     if (j->error_code[0]) {
         json_object_set_new(o, "error",
@@ -188,4 +188,36 @@ json_t *job_log_json(const struct job *j)
                                              l->level, "message", l->message));
     }
     return arr;
+}
+
+void job_progress_restore(struct job *j, const json_t *p)
+{
+    if (!json_is_object(p))
+        return;
+    j->nodes_done = (unsigned)json_integer_value(json_object_get(p, "nodes_done"));
+    unsigned total = (unsigned)json_integer_value(json_object_get(p, "nodes_total"));
+    if (total)
+        j->nodes_total = total;
+    const char *n = json_string_value(json_object_get(p, "current_node"));
+    const char *c = json_string_value(json_object_get(p, "current_class"));
+    snprintf(j->current_node, sizeof(j->current_node), "%s", n ? n : "");
+    snprintf(j->current_class, sizeof(j->current_class), "%s", c ? c : "");
+    j->step = (unsigned)json_integer_value(json_object_get(p, "step"));
+    j->steps = (unsigned)json_integer_value(json_object_get(p, "steps"));
+}
+
+void job_log_restore(struct job *j, const json_t *log)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(log, i, l)
+    {
+        const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
+        struct job_log *d = &j->log[j->nlog++ % cap];
+        const char *lv = json_string_value(json_object_get(l, "level"));
+        const char *m = json_string_value(json_object_get(l, "message"));
+        d->ts = json_integer_value(json_object_get(l, "ts"));
+        snprintf(d->level, sizeof(d->level), "%s", lv ? lv : "info");
+        snprintf(d->message, sizeof(d->message), "%s", m ? m : "");
+    }
 }

@@ -50,6 +50,10 @@ struct job {
     json_t *request;
     struct job_prep *prep; /* dispatch: input images being loaded or fetched */
     char *callback_url;    /* callbackUrl / webhook_v2 (owned), or NULL */
+    /* SHARED_STORE: the instance that runs it ("" before one claimed it) and until when its
+     * lease holds (Unix ms); another instance takes a running job over once it lapsed */
+    char instance[24];
+    int64_t lease_until;
     unsigned wh_mask;      /* webhookEvents (webhook_event.h) */
     struct webhook_throttle wh_throttle;
     char workflow_id[96];
@@ -123,5 +127,10 @@ void job_free(struct job *j);
 void job_log(struct job *j, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 json_t *job_log_json(const struct job *j);
+/* The progress object of GET /jobs/:id (value, nodes, step...). New reference. */
+json_t *job_progress_json(const struct job *j);
+/* Puts back what job_log_json and job_progress_json gave (a job read from the store). */
+void job_log_restore(struct job *j, const json_t *log);
+void job_progress_restore(struct job *j, const json_t *progress);
 
 #endif

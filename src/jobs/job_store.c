@@ -9,16 +9,21 @@ static const char *UPSERT =
     "INSERT INTO jobs (id, owner, workflow_id, workflow_version, workflow_hash, inputs, metadata,"
     " graph, priority, seq, status, cache_hit, attempts, backend, prompt_id, error_code,"
     " error_message, error_node, error_class, node_errors, created_at, started_at, finished_at,"
-    " updated_at, cache_of, cache_key, kind, request, callback_url, webhook_events) VALUES (?1,"
-    " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-    " ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"
+    " updated_at, cache_of, cache_key, kind, request, callback_url, webhook_events, instance,"
+    " lease_until, log, progress) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31,"
+    " ?32, ?33, ?34)"
     " ON CONFLICT(id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,"
     " backend = excluded.backend, prompt_id = excluded.prompt_id, error_code ="
     " excluded.error_code, error_message = excluded.error_message, error_node ="
     " excluded.error_node, error_class = excluded.error_class, node_errors ="
     " excluded.node_errors, started_at = excluded.started_at, finished_at ="
     " excluded.finished_at, updated_at = excluded.updated_at, inputs = excluded.inputs,"
-    " graph = excluded.graph"; /* PRIVACY_MODE drops it once the job finishes */
+    " graph = excluded.graph," /* PRIVACY_MODE drops it once the job finishes */
+    " instance = excluded.instance, lease_until = excluded.lease_until, log = excluded.log,"
+    " progress = excluded.progress"
+    /* with several gateways on one store, only the instance that runs a job writes it */
+    " WHERE jobs.instance IS NULL OR jobs.instance = excluded.instance";
 
 static const char *OUTPUT =
     "INSERT OR REPLACE INTO outputs (job_id, name, size, mime, sha256, storage_key, node, kind,"
@@ -42,6 +47,11 @@ static void snapshot_kind(json_t *row, const struct job *j)
     json_object_set_new(row, "callback_url", j->callback_url ? json_string(j->callback_url)
                                                               : json_null());
     json_object_set_new(row, "webhook_events", json_integer(j->wh_mask));
+    json_object_set_new(row, "instance", j->instance[0] ? json_string(j->instance) : json_null());
+    json_object_set_new(row, "lease_until", j->lease_until ? json_integer(j->lease_until)
+                                                           : json_null());
+    json_object_set_new(row, "log", job_log_json(j));
+    json_object_set_new(row, "progress", job_progress_json(j));
 }
 
 json_t *job_store_snapshot(const struct job *j, const struct comfy_run *run)
@@ -226,7 +236,7 @@ static int save_work(struct store *s, struct store_req *r)
     struct job_save *js = (struct job_save *)r;
     json_t *row = js->row;
     /* a client-chosen id's first save must not take over an existing job's row */
-    char insert[1024];
+    char insert[2048];
     if (js->insert_only)
         snprintf(insert, sizeof(insert), "%.*s", (int)(strstr(UPSERT, " ON CONFLICT") - UPSERT),
                  UPSERT);
@@ -248,6 +258,10 @@ static int save_work(struct store *s, struct store_req *r)
     bind_json(st, 28, json_object_get(row, "request"));
     bind_json(st, 29, json_object_get(row, "callback_url"));
     bind_json(st, 30, json_object_get(row, "webhook_events"));
+    bind_json(st, 31, json_object_get(row, "instance"));
+    bind_json(st, 32, json_object_get(row, "lease_until"));
+    bind_json(st, 33, json_object_get(row, "log"));
+    bind_json(st, 34, json_object_get(row, "progress"));
     int step = sqlite3_step(st);
     if (step != SQLITE_DONE)
         return step == SQLITE_CONSTRAINT ? SQLITE_CONSTRAINT : SQLITE_ERROR;

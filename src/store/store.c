@@ -69,7 +69,16 @@ static int migrate(struct store *s, char *err, size_t errlen)
         if (m->version <= have)
             continue;
         char sql[128];
-        if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK || exec(s->db, m->sql) != SQLITE_OK) {
+        if (exec(s->db, "BEGIN IMMEDIATE") != SQLITE_OK) {
+            snprintf(err, errlen, "migration %d failed: %s", m->version, sqlite3_errmsg(s->db));
+            return -1;
+        }
+        /* another process sharing the database may have applied it meanwhile */
+        if (store_schema_version(s) >= m->version) {
+            exec(s->db, "COMMIT");
+            continue;
+        }
+        if (exec(s->db, m->sql) != SQLITE_OK) {
             snprintf(err, errlen, "migration %d failed: %s", m->version, sqlite3_errmsg(s->db));
             exec(s->db, "ROLLBACK");
             return -1;

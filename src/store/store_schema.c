@@ -68,6 +68,13 @@ static const struct store_migration migrations[] = {
         "CREATE TABLE job_inputs ("
         "  job_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL,"
         "  PRIMARY KEY (job_id, name));"},
+    /* several gateways on one store (SHARED_STORE): which instance runs a job, until when its
+     * lease holds, a cancel asked elsewhere, and the job's log for readers elsewhere */
+    {5, "ALTER TABLE jobs ADD COLUMN instance TEXT;"
+        "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;"
+        "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE jobs ADD COLUMN log TEXT;"
+        "CREATE INDEX jobs_claim ON jobs(status, priority DESC, created_at);"},
 };
 
 size_t store_migration_count(void)
