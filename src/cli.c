@@ -24,6 +24,9 @@ static const struct {
 } commands[] = {
     {"serve", "[--host ADDR] [--port N] [--port-file PATH] [--threads N] [--set NAME=VALUE]",
      "run the gateway: the API and the dispatcher (the default command)"},
+    {"worker", "[--host ADDR] [--port N] [--port-file PATH] [--threads N] [--set NAME=VALUE]",
+     "run a dispatcher only (SHARED_STORE on): it claims queued jobs from the store the serve "
+     "instances write, runs them on its backends, and answers only /health, /ready, /backends"},
     {"init", "", "create the data directory and database, and an example .env (never overwritten)"},
     {"add-workflow", "FILE --id ID [--name NAME] [--description TEXT] [--schema FILE]",
      "store a workflow template (a ComfyUI API-format graph, or a whole workflow document) as a "

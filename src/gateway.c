@@ -111,6 +111,7 @@ static int webhooks_start(struct reactor *re, char *err, size_t errlen)
     /* prompt.complete carries its images as base64 (4/3 of their size) plus the answer */
     wc.max_payload = c->webhook_inline_max_bytes / 3 * 4 + (1u << 20);
     api_webhook_guard(gw, &wc.guard);
+    wc.instance = gw->instance.id;
     return webhook_new(&gw->webhooks, &re->ring, gw->fleet ? &gw->fleet->rc : NULL, gw->store,
                        &wc, err, errlen);
 }
@@ -143,6 +144,10 @@ static int engine_start(struct reactor *re)
     snprintf(ec.workflows_dir, sizeof(ec.workflows_dir), "%s", c->workflows_dir);
     char err[512];
     ec.webhook_guard = gw->webhook_guard;
+    ec.shared = c->shared_store;
+    ec.instance_id = gw->instance.id;
+    ec.lease_ms = c->job_lease_ms;
+    ec.poll_ms = c->shared_poll_ms;
     ec.webhook_inline_max = c->webhook_inline_max_bytes;
     if (webhooks_start(re, err, sizeof(err)) < 0) {
         LOG(&re->log, LOG_ERROR, "webhooks failed to start", "\"error\":\"%s\"", err);
@@ -393,10 +398,11 @@ static void setup_release(struct gateway *gw)
     gw->specs = NULL;
 }
 
-int gateway_run(const struct config *cfg)
+int gateway_run(const struct config *cfg, enum gateway_role role)
 {
     struct gateway gw;
     memset(&gw, 0, sizeof(gw));
+    gw.role = role;
     gw.instance.fd = -1;
     gw.cfg = cfg;
     gw.start_ns = ring_clock_ns();

@@ -27,6 +27,11 @@
 #include "http/http_server.h"
 #include "ring/ring.h"
 
+enum gateway_role {
+    GATEWAY_SERVE,  /* the API and the dispatcher */
+    GATEWAY_WORKER, /* the dispatcher only (SHARED_STORE): /health, /ready, /backends */
+};
+
 struct reactor {
     struct gateway *gw;
     int id;
@@ -43,6 +48,7 @@ struct reactor {
 
 struct gateway {
     const struct config *cfg;
+    enum gateway_role role;
     struct http_router router;
     struct http_server_config hcfg;
     int static_fd;
@@ -75,6 +81,6 @@ struct gateway {
 #define FLEET_REACTOR 0
 
 /* Runs the gateway until SIGTERM/SIGINT; returns the process exit code. */
-int gateway_run(const struct config *cfg);
+int gateway_run(const struct config *cfg, enum gateway_role role);
 
 #endif

@@ -126,12 +126,20 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return rc;
     }
-    if (strcmp(cmd, "serve") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "worker") != 0) {
         fprintf(stderr, "comfygate: unknown command %s\n", cmd);
         usage(stderr);
         return 2;
     }
     if (config_load(&cfg, env_file, stderr) < 0 || parse_flags(argc, argv, i, &cfg) < 0)
         return 2;
-    return gateway_run(&cfg);
+    if (!strcmp(cmd, "worker")) {
+        if (!cfg.comfyui_url[0] && !cfg.comfyui_urls[0]) {
+            fprintf(stderr, "comfygate: a worker needs COMFYUI_URL or COMFYUI_URLS\n");
+            return 2;
+        }
+        cfg.shared_store = true; /* a worker only ever takes jobs from the shared store */
+        return gateway_run(&cfg, GATEWAY_WORKER);
+    }
+    return gateway_run(&cfg, GATEWAY_SERVE);
 }

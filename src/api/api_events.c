@@ -111,11 +111,22 @@ static void on_abort(struct http_exchange *ex, void *arg)
         s->aborted = true;
 }
 
+static void subscribe_seen(struct job *j, long pos, void *ctx)
+{
+    struct sse *s = ctx;
+    (void)pos;
+    s->status = j ? engine_subscribe_seen(s->gw->engine, &s->sub, j) : 404;
+    ring_call_return(&s->rc);
+}
+
 static void subscribe_work(struct ring_call *rc)
 {
     struct sse *s = (struct sse *)((char *)rc - offsetof(struct sse, rc));
-    s->status = s->gw->engine ? engine_subscribe(s->gw->engine, s->admin ? NULL : s->owner, &s->sub) : 503;
-    ring_call_return(rc);
+    if (!s->gw->engine) {
+        s->status = 503;
+        return ring_call_return(rc);
+    }
+    engine_fetch(s->gw->engine, s->sub.job_id, s->admin ? NULL : s->owner, subscribe_seen, s);
 }
 
 static void subscribe_reply(struct ring_call *rc)

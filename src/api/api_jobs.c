@@ -83,16 +83,20 @@ static void jobs_post_cb(struct http_exchange *ex, void *arg)
     api_call_start(c);
 }
 
-static void job_get_work(struct api_call *c)
+static void job_got(struct job *j, long pos, void *ctx)
 {
-    struct engine *e = c->gw->engine;
-    struct job *j = engine_job(e, c->id, api_call_reader(c));
+    struct api_call *c = ctx;
     if (!j)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
-    json_t *o = job_to_json(j, engine_queue_position(e, j));
+    json_t *o = job_to_json(j, pos);
     if (j->callback_url && c->gw->webhooks) /* every delivery of its events, and how it went */
         json_object_set_new(o, "webhooks", webhook_job_deliveries(c->gw->webhooks, j->id));
     api_call_json(c, 200, o);
+}
+
+static void job_get_work(struct api_call *c)
+{
+    engine_fetch(c->gw->engine, c->id, api_call_reader(c), job_got, c);
 }
 
 static bool job_id_param(struct http_exchange *ex, struct api_call *c, const char *name)
@@ -112,17 +116,21 @@ static void job_get_cb(struct http_exchange *ex, void *arg)
         api_call_start(c);
 }
 
-static void job_cancel_work(struct api_call *c)
+static void job_canceled(int st, struct job *j, long pos, void *ctx)
 {
-    struct engine *e = c->gw->engine;
-    int st = engine_cancel(e, c->id, api_call_reader(c));
-    if (st == 404)
-        return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
-    struct job *j = engine_job(e, c->id, api_call_reader(c));
+    struct api_call *c = ctx;
+    if (st == 404 || !j)
+        return api_call_error(c, st == 503 ? 503 : 404, st == 503 ? "UNAVAILABLE" : "JOB_NOT_FOUND",
+                              "no job %s", c->id);
     if (st == 409)
         return api_call_error(c, 409, "JOB_FINISHED", "job %s already %s", c->id,
                               job_status_name(j->status));
-    api_call_json(c, 200, job_to_json(j, engine_queue_position(e, j)));
+    api_call_json(c, 200, job_to_json(j, pos));
+}
+
+static void job_cancel_work(struct api_call *c)
+{
+    engine_cancel_any(c->gw->engine, c->id, api_call_reader(c), job_canceled, c);
 }
 
 static void job_cancel_cb(struct http_exchange *ex, void *arg)
@@ -130,6 +138,14 @@ static void job_cancel_cb(struct http_exchange *ex, void *arg)
     struct api_call *c = api_call_new(ex, arg, job_cancel_work);
     if (c && job_id_param(ex, c, "id"))
         api_call_start(c);
+}
+
+static void jobs_listed(json_t *o, void *ctx)
+{
+    struct api_call *c = ctx;
+    if (!o)
+        return api_call_error(c, 503, "STORE_UNAVAILABLE", "the job store did not answer");
+    api_call_json(c, 200, o);
 }
 
 static void jobs_list_work(struct api_call *c)
@@ -143,7 +159,7 @@ static void jobs_list_work(struct api_call *c)
         .cursor = c->cursor,
         .limit = (size_t)c->limit,
     };
-    api_call_json(c, 200, engine_list(c->gw->engine, &q));
+    engine_list_any(c->gw->engine, &q, jobs_listed, c);
 }
 
 /* A whole number in [lo, hi] from the query string; 0 if absent, -1 (and a 400) if bad. */
@@ -206,12 +222,18 @@ bad:
     free(c);
 }
 
-static void job_logs_work(struct api_call *c)
+static void job_logs_got(struct job *j, long pos, void *ctx)
 {
-    struct job *j = engine_job(c->gw->engine, c->id, api_call_reader(c));
+    struct api_call *c = ctx;
+    (void)pos;
     if (!j)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
     api_call_json(c, 200, json_pack("{s:s, s:o}", "jobId", j->id, "logs", job_log_json(j)));
+}
+
+static void job_logs_work(struct api_call *c)
+{
+    engine_fetch(c->gw->engine, c->id, api_call_reader(c), job_logs_got, c);
 }
 
 static void job_logs_cb(struct http_exchange *ex, void *arg)
@@ -223,9 +245,10 @@ static void job_logs_cb(struct http_exchange *ex, void *arg)
 
 /* --- outputs -------------------------------------------------------------------------------------- */
 
-static void outputs_list_work(struct api_call *c)
+static void outputs_listed(struct job *j, long pos, void *ctx)
 {
-    struct job *j = engine_job(c->gw->engine, c->id, api_call_reader(c));
+    struct api_call *c = ctx;
+    (void)pos;
     if (!j)
         return api_call_error(c, 404, "JOB_NOT_FOUND", "no job %s", c->id);
     json_t *o = job_to_json(j, -1);
@@ -233,6 +256,11 @@ static void outputs_list_work(struct api_call *c)
     json_decref(o);
     api_call_json(c, 200, json_pack("{s:s, s:s, s:o}", "jobId", j->id, "status",
                                     job_status_name(j->status), "outputs", outs));
+}
+
+static void outputs_list_work(struct api_call *c)
+{
+    engine_fetch(c->gw->engine, c->id, api_call_reader(c), outputs_listed, c);
 }
 
 static void outputs_list_cb(struct http_exchange *ex, void *arg)
@@ -244,9 +272,10 @@ static void outputs_list_cb(struct http_exchange *ex, void *arg)
 
 /* Ownership and existence are checked on the dispatcher; the file itself is then served by
  * the connection's own reactor, zero-copy, from under <storage>/outputs. */
-static void output_file_work(struct api_call *c)
+static void output_file_found(struct job *j, long pos, void *ctx)
 {
-    struct job *j = engine_job(c->gw->engine, c->id, api_call_reader(c));
+    struct api_call *c = ctx;
+    (void)pos;
     const struct job_output *o = NULL;
     for (size_t i = 0; j && i < j->noutputs && !o; i++) {
         if (!strcmp(j->outputs[i].name, c->name))
@@ -259,6 +288,11 @@ static void output_file_work(struct api_call *c)
         snprintf(c->id, sizeof(c->id), "%s", j->cache_of);
     c->status = 200;
     api_call_done(c);
+}
+
+static void output_file_work(struct api_call *c)
+{
+    engine_fetch(c->gw->engine, c->id, api_call_reader(c), output_file_found, c);
 }
 
 /* Runs on the connection's reactor: asks the storage provider where the object is. A local

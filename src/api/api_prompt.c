@@ -142,10 +142,10 @@ static void collect_failed(struct prompt_call *pc, const struct job *j)
     }
 }
 
-static void collect_work(struct ring_call *rc)
+static void collected(struct job *j, long pos, void *ctx)
 {
-    struct prompt_call *pc = (struct prompt_call *)rc;
-    struct job *j = pc->gw->engine ? engine_job(pc->gw->engine, pc->job_id, pc->owner) : NULL;
+    struct prompt_call *pc = ctx;
+    (void)pos;
     pc->status = 200;
     if (!j) {
         pc->status = 404;
@@ -161,7 +161,19 @@ static void collect_work(struct ring_call *rc)
             snprintf(pc->message, sizeof(pc->message), "out of memory");
         }
     }
-    ring_call_return(rc);
+    ring_call_return(&pc->rc);
+}
+
+static void collect_work(struct ring_call *rc)
+{
+    struct prompt_call *pc = (struct prompt_call *)rc;
+    if (!pc->gw->engine) {
+        pc->status = 503;
+        pc->code = "UNAVAILABLE";
+        snprintf(pc->message, sizeof(pc->message), "the job engine is not running");
+        return ring_call_return(rc);
+    }
+    engine_fetch(pc->gw->engine, pc->job_id, pc->owner, collected, pc);
 }
 
 static void collect_reply(struct ring_call *rc)
@@ -240,7 +252,7 @@ static void submitted(struct engine_submit *res, void *ctx)
     snprintf(pc->job_id, sizeof(pc->job_id), "%s", res->job->id);
     pc->replayed = res->replayed;
     snprintf(pc->sub.job_id, sizeof(pc->sub.job_id), "%s", res->job->id);
-    if (pc->sync && engine_subscribe(pc->gw->engine, pc->owner, &pc->sub) != 200)
+    if (pc->sync && engine_subscribe_seen(pc->gw->engine, &pc->sub, res->job) != 200)
         pc->status = 500;
     ring_call_return(&pc->rc);
 }

@@ -105,6 +105,12 @@ static const struct setting settings[] = {
      "how long an Idempotency-Key is remembered"},
     {"MAX_JOBS_IN_MEMORY", K_U64, F(max_jobs_in_memory), 100, 100000000, "100000",
      "finished jobs kept in memory"},
+    {"SHARED_STORE", K_BOOL, F(shared_store), 0, 0, "false",
+     "several gateways (serve, worker) share this store: jobs are claimed from it, read from it"},
+    {"JOB_LEASE_MS", K_U32, F(job_lease_ms), 1000, 3600000, "20000",
+     "SHARED_STORE: a running job whose instance has not renewed it for this long is taken over"},
+    {"SHARED_POLL_MS", K_U32, F(shared_poll_ms), 10, 60000, "200",
+     "SHARED_STORE: how often an instance with room looks for queued jobs to claim"},
     {"ALLOWED_NODE_CLASSES", K_STR, F(allowed_node_classes), 0, 0, "default",
      "node classes a raw graph (POST /prompt) may use: comma-separated, `default` (ComfyUI's "
      "core model-free and sampling nodes) or `*` (any: trusted deployments)"},

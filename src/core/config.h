@@ -56,6 +56,9 @@ struct config {
     uint64_t max_batch_size;
     uint64_t max_output_bytes;
     uint64_t max_jobs_in_memory;
+    bool shared_store;
+    uint32_t job_lease_ms;
+    uint32_t shared_poll_ms;
     char allowed_node_classes[8192];
     uint64_t max_input_image_bytes;
     uint32_t input_url_timeout_ms;

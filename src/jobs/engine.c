@@ -43,7 +43,7 @@ static void sub_msg_cb(struct ring *r, struct ring_msg *m)
     free(sm);
 }
 
-static void sub_post(struct engine_sub *s, const char *event, json_t *data, bool final)
+void engine_sub_post(struct engine_sub *s, const char *event, json_t *data, bool final)
 {
     struct sub_msg *sm = calloc(1, sizeof(*sm));
     if (!sm)
@@ -61,7 +61,7 @@ static void emit(struct engine *e, struct job *j, const char *event, json_t *dat
 {
     bool final = !strcmp(event, "status") && job_finished(j);
     for (struct engine_sub *s = j->subs; s; s = s->next)
-        sub_post(s, event, data, final);
+        engine_sub_post(s, event, data, final);
     json_decref(data);
     if (final)
         j->subs = NULL; /* the API side unsubscribes each one when it sees `final` */
@@ -129,7 +129,12 @@ static void saved_cb(struct job_save *s)
         res.status = 503;
         res.code = "STORE_UNAVAILABLE";
         snprintf(res.message, sizeof(res.message), "the job could not be stored");
-        if (s->req.rc == SQLITE_CONSTRAINT) {
+        if (s->req.rc == SQLITE_CONSTRAINT && s->idem_conflict) {
+            res.status = 409; /* another gateway took the key a moment ago: retry to replay */
+            res.code = "IDEMPOTENCY_IN_PROGRESS";
+            snprintf(res.message, sizeof(res.message),
+                     "a request with this idempotency key is still being processed");
+        } else if (s->req.rc == SQLITE_CONSTRAINT) {
             res.status = 409;
             res.code = "JOB_EXISTS";
             snprintf(res.message, sizeof(res.message), "a job with id %s exists", j->id);
@@ -159,6 +164,14 @@ static void saved_cb(struct job_save *s)
             engine_hook_end(e, j);
         else
             engine_hook(e, j, "queued");
+        if (e->cfg.shared && !job_finished(j)) {
+            /* the store has it now, for whichever instance claims it first (maybe us) */
+            jobtable_forget(&e->jt, j);
+            free(sc);
+            job_free(j);
+            engine_shared_poll(e, false);
+            return;
+        }
     }
     bool first = sc->cb != NULL;
     free(sc);
@@ -192,6 +205,7 @@ int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
     /* a finished raw-graph job's inline input images are no longer needed */
     sc->save.drop_blobs = j->kind == JOB_KIND_PROMPT && job_finished(j);
     sc->save.insert_only = j->insert_only && cb;
+    sc->save.strict_keys = e->cfg.shared && cb;
     sc->e = e;
     sc->cb = cb;
     sc->cb_ctx = ctx;
@@ -505,7 +519,7 @@ static void end_now(struct engine *e, struct job *j, enum job_status st, const c
     engine_hook_end(e, j);
 }
 
-static void fail_now(struct engine *e, struct job *j, const char *code, const char *msg)
+void engine_fail_now(struct engine *e, struct job *j, const char *code, const char *msg)
 {
     end_now(e, j, JOB_FAILED, code, msg);
 }
@@ -618,10 +632,10 @@ bool engine_run_begin(struct engine *e, struct job *j, const struct comfy_input_
     return true;
 }
 
-static bool start_job(struct engine *e, struct job *j)
+bool engine_start_job(struct engine *e, struct job *j)
 {
     if (job_dir(e, j) < 0) {
-        fail_now(e, j, "STORAGE_ERROR", "cannot create the output directory");
+        engine_fail_now(e, j, "STORAGE_ERROR", "cannot create the output directory");
         return false;
     }
     char sub[64];
@@ -652,25 +666,78 @@ void engine_dispatch(struct engine *e)
             break;
         jobtable_unqueue(&e->jt, j);
         if (rr == COMFY_ROUTE_UNSUPPORTED) {
-            fail_now(e, j, "COMFYUI_UNSUPPORTED", why);
+            engine_fail_now(e, j, "COMFYUI_UNSUPPORTED", why);
             continue;
         }
-        start_job(e, j);
+        engine_start_job(e, j);
     }
     jobtable_evict(&e->jt, e->cfg.max_jobs_in_memory);
+}
+
+/* Lost jobs whose run has stopped leave memory: they are another instance's now. */
+static void reap_lost(struct engine *e)
+{
+    struct job **pp = &e->lost;
+    while (*pp) {
+        struct job *j = *pp;
+        if ((j->run && !comfy_run_quiet(j->run)) || j->persisting || j->commits_pending ||
+            (j->prep && !job_prep_quiet(j->prep))) {
+            pp = &j->hnext;
+            continue;
+        }
+        *pp = j->hnext;
+        if (j->run) {
+            comfy_run_free(j->run);
+            free(j->run);
+        }
+        engine_prep_release(j);
+        if (j->dirfd >= 0)
+            close(j->dirfd);
+        job_free(j);
+    }
+}
+
+void engine_release_lost(struct engine *e, struct job *j)
+{
+    if (j->run)
+        comfy_run_abandon(j->run);
+    if (j->run || j->prep)
+        e->running--;
+    jobtable_unqueue(&e->jt, j);
+    jobtable_forget(&e->jt, j);
+    j->hnext = e->lost; /* out of the table: the chain link is free */
+    e->lost = j;
+}
+
+static void shared_tick(struct engine *e)
+{
+    uint64_t now = (uint64_t)job_now_ms();
+    if (now - e->last_poll_ms >= e->cfg.poll_ms) {
+        e->last_poll_ms = now;
+        engine_shared_poll(e, false);
+    }
+    engine_watch_poll(e);
+    if (now - e->last_renew_ms >= e->cfg.lease_ms / 3) {
+        e->last_renew_ms = now;
+        engine_shared_renew(e);
+    }
+    reap_lost(e);
 }
 
 static void dispatch_timer_cb(struct ring_timer *t)
 {
     struct engine *e = (struct engine *)((char *)t - offsetof(struct engine, dispatch_timer));
     engine_dispatch(e);
+    if (e->cfg.shared)
+        shared_tick(e);
     engine_prep_reap(e, false);
     if (++e->ticks % 600 == 0) { /* once a minute: expired idempotency keys and cache entries */
         keymap_sweep(&e->idem, job_now_ms());
         keymap_sweep(&e->cache, job_now_ms());
     }
     if (!e->stopping)
-        ring_timer_arm(e->ring, &e->dispatch_timer, 100);
+        ring_timer_arm(e->ring, &e->dispatch_timer,
+                       e->cfg.shared && e->cfg.poll_ms < 100 ? e->cfg.poll_ms : 100);
 }
 
 /* --- queries and cancel ------------------------------------------------------------------------ */
@@ -743,6 +810,21 @@ json_t *engine_list(struct engine *e, const struct engine_query *q)
     return json_pack("{s:o, s:o}", "jobs", arr, "next_cursor", more ? json_string(cur) : json_null());
 }
 
+int engine_subscribe_seen(struct engine *e, struct engine_sub *s, const struct job *seen)
+{
+    struct job *j = jobtable_get(&e->jt, s->job_id);
+    if (j && engine_authoritative(e, j))
+        return engine_subscribe(e, NULL, s);
+    /* another instance runs it (or will): its changes come from the store */
+    bool final = job_finished(seen);
+    json_t *d = job_to_json(seen, -1);
+    engine_sub_post(s, "status", d, final);
+    json_decref(d);
+    if (!final && !engine_watch_add(e, s, seen))
+        return 503;
+    return 200;
+}
+
 int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s)
 {
     struct job *j = engine_job(e, s->job_id, owner);
@@ -751,7 +833,7 @@ int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s)
     snprintf(j->last_event_status, sizeof(j->last_event_status), "%s", job_status_name(j->status));
     bool final = job_finished(j);
     json_t *d = job_to_json(j, engine_queue_position(e, j));
-    sub_post(s, "status", d, final);
+    engine_sub_post(s, "status", d, final);
     json_decref(d);
     if (!final) {
         s->next = j->subs;
@@ -769,6 +851,7 @@ void engine_unsubscribe(struct engine *e, struct engine_sub *s)
             break;
         }
     }
+    engine_watch_remove(e, s);
     /* FIFO mailbox: this arrives after every event already posted to s */
     struct sub_msg *sm = calloc(1, sizeof(*sm));
     if (!sm)
@@ -856,7 +939,11 @@ bool engine_idle(const struct engine *e)
         if (!job_prep_quiet(p))
             return false;
     }
-    return e->hook_reads == 0;
+    for (const struct job *j = e->lost; j; j = j->hnext) {
+        if ((j->run && !comfy_run_quiet(j->run)) || j->persisting || j->commits_pending)
+            return false;
+    }
+    return e->hook_reads == 0 && !e->claiming && !e->renewing && !e->reads && !e->watching;
 }
 
 void engine_free(struct engine *e)
@@ -876,6 +963,9 @@ void engine_free(struct engine *e)
         job_free(j);
     }
     engine_prep_reap(e, true);
+    reap_lost(e); /* what is still busy at a hard stop is left to the process's end */
+    engine_watch_free(e);
+    json_decref(e->queued_counts);
     jobtable_fini(&e->jt);
     keymap_free(&e->idem);
     keymap_free(&e->cache);

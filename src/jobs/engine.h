@@ -41,6 +41,12 @@ struct engine_config {
     const struct urlguard *webhook_guard; /* for callbackUrl at submit (or NULL) */
     struct webhooks *webhooks;          /* NULL: no WEBHOOK_SECRET, callbackUrl refused */
     uint64_t webhook_inline_max;        /* prompt.complete: images inline up to this total */
+    /* SHARED_STORE: several gateways on one store; jobs are claimed from it, leased, and read
+     * from it when another instance runs them */
+    bool shared;
+    const char *instance_id;
+    uint32_t lease_ms;
+    uint32_t poll_ms;
 };
 
 struct engine;
@@ -88,8 +94,26 @@ struct engine_file {
 json_t *engine_prompt_answer(const struct job *j, struct engine_file **files, size_t *nfiles);
 /* stats of a finished job: total_ms, queue_ms, stages, nodes, attempts. */
 json_t *engine_job_stats(const struct job *j);
-/* NULL if unknown (or owned by someone else, when owner is not NULL). */
+struct engine_query;
+/* NULL if unknown (or owned by someone else, when owner is not NULL). This engine's memory
+ * only: with a shared store, use engine_fetch. */
 struct job *engine_job(struct engine *e, const char *id, const char *owner);
+/* The job wherever it runs (its instance's copy in the shared store when not here): cb gets it
+ * (NULL: unknown to reader; reader NULL: any tenant's) and its queue position (-1: not queued),
+ * on the dispatcher, now or later; j is only valid during cb. */
+typedef void (*engine_fetch_cb)(struct job *j, long queue_position, void *ctx);
+void engine_fetch(struct engine *e, const char *id, const char *reader, engine_fetch_cb cb,
+                  void *ctx);
+/* engine_cancel wherever the job runs: status 200 (canceled, or flagged for the instance that
+ * runs it), 409 finished, 404 unknown; j and its position as after the cancel. */
+typedef void (*engine_cancel_cb)(int status, struct job *j, long queue_position, void *ctx);
+void engine_cancel_any(struct engine *e, const char *id, const char *reader, engine_cancel_cb cb,
+                       void *ctx);
+/* engine_list over the whole shared store (or this engine's memory without one); o is NULL if
+ * the store failed. */
+typedef void (*engine_list_cb)(json_t *o, void *ctx);
+void engine_list_any(struct engine *e, const struct engine_query *q, engine_list_cb cb,
+                     void *ctx);
 long engine_queue_position(const struct engine *e, const struct job *j);
 /* 200 canceled (or cancel under way), 409 already finished, 404 unknown. */
 int engine_cancel(struct engine *e, const char *id, const char *owner);
@@ -123,5 +147,8 @@ struct engine_sub {
 /* On the dispatcher. 404 if the job is unknown to owner, else 200. */
 int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s);
 void engine_unsubscribe(struct engine *e, struct engine_sub *s);
+/* The same for a job just read with engine_fetch (seen: valid during the call): a job another
+ * instance runs is followed through the store. 200, or 503. */
+int engine_subscribe_seen(struct engine *e, struct engine_sub *s, const struct job *seen);
 
 #endif

@@ -27,6 +27,14 @@ struct engine {
     struct job_prep_env prep_env; /* fetching raw graphs' input images */
     void *parked_preps; /* job_preps of gone jobs still waiting on the store (linked by ctx) */
     unsigned hook_reads; /* raw graphs' images being read for their prompt.complete webhook */
+    /* SHARED_STORE (engine_shared.c) */
+    bool claiming, renewing;
+    json_t *queued_counts; /* from the last poll: {"*": all queued, "<owner>": one owner's} */
+    uint64_t last_poll_ms, last_renew_ms;
+    struct job *lost; /* jobs whose lease another instance took, waiting for their run to stop */
+    struct engine_watch *watches; /* subscriptions to jobs other instances run (engine_read.c) */
+    bool watching;
+    unsigned reads; /* store reads in flight for API callers */
 };
 
 /* Saves j's current state (coalesced while a save is in flight). */
@@ -57,6 +65,32 @@ void engine_prep_reap(struct engine *e, bool all);
 /* A log line on the job, also sent to its listeners (engine.c). */
 void jlog_job(struct job *j, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A dispatched job starts (engine.c): status running, its run (or input images) begin. */
+bool engine_start_job(struct engine *e, struct job *j);
+/* Ends a job that has no run as failed, with code and message (engine.c). */
+void engine_fail_now(struct engine *e, struct job *j, const char *code, const char *msg);
+/* A job from its store row (engine_recover.c); not in the job table yet. */
+struct job *engine_job_from_row(struct engine *e, json_t *row);
+/* Adds output rows ({job_id, name, ...}) to the jobs of the table they belong to. */
+void engine_outputs_from_rows(struct engine *e, json_t *outs);
+/* The same for one job outside the table (rows of other jobs are skipped). */
+void engine_job_outputs(struct job *j, json_t *outs);
+/* engine_shared.c: claim queued jobs (and lapsed leases) when there is room, and refresh the
+ * queue counts; renew our leases, pick up cancels asked elsewhere. */
+void engine_shared_poll(struct engine *e, bool counts_only);
+void engine_shared_renew(struct engine *e);
+/* Puts a job we hold back into the store's queue for any instance, and drops it here. */
+void engine_shared_release(struct engine *e, struct job *j);
+/* engine_read.c: is this engine's copy of j the truth (no shared store, or we run it)? */
+bool engine_authoritative(const struct engine *e, const struct job *j);
+/* engine_read.c: subscriptions served by polling the store; the engine's sub_post. */
+bool engine_watch_add(struct engine *e, struct engine_sub *s, const struct job *seen);
+void engine_watch_remove(struct engine *e, struct engine_sub *s);
+void engine_watch_poll(struct engine *e);
+void engine_watch_free(struct engine *e);
+void engine_sub_post(struct engine_sub *s, const char *event, json_t *data, bool final);
+/* A job another instance took over: its run stops here, unsaved, and it leaves memory. */
+void engine_release_lost(struct engine *e, struct job *j);
 /* Start-up: reads back recent jobs, idempotency keys and cache entries; queues again every job
  * that was queued or running (engine_recover.c). */
 int engine_recover(struct engine *e);

@@ -29,7 +29,7 @@ static enum job_status status_from(const char *s)
     return JOB_FAILED;
 }
 
-static struct job *job_from_row(struct engine *e, json_t *row)
+struct job *engine_job_from_row(struct engine *e, json_t *row)
 {
     struct job *j = calloc(1, sizeof(*j));
     if (!j)
@@ -81,20 +81,17 @@ static struct job *job_from_row(struct engine *e, json_t *row)
     return j;
 }
 
-static void recover_outputs(struct engine *e, json_t *outs)
+/* One output row onto j. */
+static void output_from_row(struct job *j, json_t *o)
 {
-    size_t i;
-    json_t *o;
-    json_array_foreach(outs, i, o)
     {
-        struct job *j = jobtable_get(&e->jt, json_string_value(json_object_get(o, "job_id")) ?: "");
-        if (!j || j->noutputs >= 4096)
-            continue;
+        if (j->noutputs >= 4096)
+            return;
         if (j->noutputs == j->outputs_cap) {
             size_t nc = j->outputs_cap ? j->outputs_cap * 2 : 4;
             struct job_output *no = realloc(j->outputs, nc * sizeof(*no));
             if (!no)
-                continue;
+                return;
             j->outputs = no;
             j->outputs_cap = nc;
         }
@@ -107,6 +104,30 @@ static void recover_outputs(struct engine *e, json_t *outs)
         row_str(o, "kind", jo->kind, sizeof(jo->kind));
         row_str(o, "storage_key", jo->key, sizeof(jo->key));
         jo->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
+    }
+}
+
+void engine_outputs_from_rows(struct engine *e, json_t *outs)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o)
+    {
+        struct job *j = jobtable_get(&e->jt, json_string_value(json_object_get(o, "job_id")) ?: "");
+        if (j)
+            output_from_row(j, o);
+    }
+}
+
+void engine_job_outputs(struct job *j, json_t *outs)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(outs, i, o)
+    {
+        const char *id = json_string_value(json_object_get(o, "job_id"));
+        if (id && !strcmp(id, j->id))
+            output_from_row(j, o);
     }
 }
 
@@ -147,10 +168,14 @@ int engine_recover(struct engine *e)
     json_t *row;
     json_array_foreach(json_object_get(all, "jobs"), i, row)
     {
-        struct job *j = job_from_row(e, row);
+        struct job *j = engine_job_from_row(e, row);
         if (!j)
             continue;
         bool unfinished = !job_finished(j);
+        if (e->cfg.shared && unfinished && strcmp(j->instance, e->cfg.instance_id) != 0) {
+            job_free(j); /* in the store for whoever claims it, or another instance's */
+            continue;
+        }
         if (unfinished && !j->graph) {
             j->status = JOB_FAILED; /* cannot run again without its graph */
             snprintf(j->error_code, sizeof(j->error_code), "LOST");
@@ -165,7 +190,7 @@ int engine_recover(struct engine *e)
                 job_log(j, "warn", "removed %d partly written output file(s)", swept);
         }
     }
-    recover_outputs(e, json_object_get(all, "outputs"));
+    engine_outputs_from_rows(e, json_object_get(all, "outputs"));
     /* Outputs first: a re-attached job fetches its files again over the same names. */
     for (size_t k = 0; k < e->jt.norder; k++) {
         struct job *j = e->jt.order[k];
@@ -177,6 +202,11 @@ int engine_recover(struct engine *e)
             job_log(j, "warn", "the gateway restarted while it ran: queued again");
         j->status = JOB_QUEUED;
         j->started_ms = 0;
+        if (e->cfg.shared) { /* back to the store's queue, for any instance */
+            engine_shared_release(e, j);
+            k--;
+            continue;
+        }
         jobtable_push(&e->jt, j);
         engine_persist(e, j);
     }

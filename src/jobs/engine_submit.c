@@ -142,10 +142,8 @@ static bool idem_check(struct engine *e, const char *key, const char *hash, engi
 }
 
 /* A finished job with the same cache key → a new job that shares its outputs. */
-static struct job *cache_hit(struct engine *e, struct job *nj)
+static struct job *cache_share(struct job *nj, const struct job *orig)
 {
-    struct keymap_entry *ent = keymap_get(&e->cache, nj->cache_key, job_now_ms());
-    struct job *orig = ent ? jobtable_get(&e->jt, ent->job_id) : NULL;
     if (!orig || orig->status != JOB_SUCCEEDED || !orig->noutputs)
         return NULL;
     nj->outputs = malloc(orig->noutputs * sizeof(*nj->outputs));
@@ -162,6 +160,12 @@ static struct job *cache_hit(struct engine *e, struct job *nj)
     nj->graph = NULL;
     job_log(nj, "info", "cache hit: outputs of job %s", nj->cache_of);
     return nj;
+}
+
+static struct job *cache_hit(struct engine *e, struct job *nj)
+{
+    struct keymap_entry *ent = keymap_get(&e->cache, nj->cache_key, job_now_ms());
+    return cache_share(nj, ent ? jobtable_get(&e->jt, ent->job_id) : NULL);
 }
 
 /* callbackUrl (or webhook_v2) and webhookEvents: 0, or -1 with the status, code and message
@@ -215,6 +219,20 @@ static void blobs_free(struct job_blob *b, size_t n)
 
 static void accept_job(struct engine *e, struct job *j, const char *ikey, const char *body_hash,
                        struct job_blob *blobs, size_t nblobs, engine_submit_cb cb, void *ctx);
+static void submit_end(struct engine *e, struct job *j, const char *ikey, const char *body_hash,
+                       struct job_blob *blobs, size_t nblobs, engine_submit_cb cb, void *ctx);
+
+/* MAX_QUEUE / MAX_QUEUE_PER_TENANT: this instance's queue, or with a shared store the counts
+ * of the store's queue at the last poll (a fraction of a second old). */
+static bool queue_full(const struct engine *e, const char *owner)
+{
+    if (!e->cfg.shared)
+        return e->jt.heap_len >= e->cfg.max_queue ||
+               jobtable_queued_for(&e->jt, owner) >= e->cfg.max_queue_per_tenant;
+    json_int_t all = json_integer_value(json_object_get(e->queued_counts, "*"));
+    json_int_t mine = json_integer_value(json_object_get(e->queued_counts, owner));
+    return (uint64_t)all >= e->cfg.max_queue || (uint64_t)mine >= e->cfg.max_queue_per_tenant;
+}
 
 /* An Idempotency-Key (or metadata.requestId) seen before answers here; returns true then. */
 static bool idem_first(struct engine *e, const char *owner, const char *key, const json_t *body,
@@ -226,7 +244,8 @@ static bool idem_first(struct engine *e, const char *owner, const char *key, con
         return false;
     snprintf(ikey, 300, "%s\x1f%s", owner, key);
     json_sha256(body, body_hash);
-    return idem_check(e, ikey, body_hash, cb, ctx);
+    /* with a shared store the key is the store's: looked up after rendering (submit_end) */
+    return !e->cfg.shared && idem_check(e, ikey, body_hash, cb, ctx);
 }
 
 void engine_submit(struct engine *e, const char *owner, json_t *body, const char *idem_key,
@@ -259,7 +278,148 @@ void engine_submit(struct engine *e, const char *owner, json_t *body, const char
         return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
     cache_key(e, owner, w, final_inputs, json_object_get(body, "params"), j->cache_key);
     hook_set(j, &hook);
-    accept_job(e, j, ikey, body_hash, NULL, 0, cb, ctx);
+    submit_end(e, j, ikey, body_hash, NULL, 0, cb, ctx);
+}
+
+/* --- SHARED_STORE: idempotency keys and cache entries are the store's ------------------------ */
+
+struct preflight {
+    struct store_req req;
+    struct engine *e;
+    struct job *j;
+    char ikey[300], body_hash[65];
+    struct job_blob *blobs;
+    size_t nblobs;
+    engine_submit_cb cb;
+    void *ctx;
+    int64_t now;
+    json_t *idem, *cache, *rows, *outputs;
+};
+
+static int preflight_job(struct store *s, struct preflight *p, const char *id)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT * FROM jobs WHERE id = ?1");
+    sqlite3_stmt *ot = store_stmt(s, "SELECT * FROM outputs WHERE job_id = ?1"
+                                     " ORDER BY created_at, rowid");
+    if (!st || !ot)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(ot, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = store_rows_json(st, p->rows);
+    return rc == SQLITE_OK ? store_rows_json(ot, p->outputs) : rc;
+}
+
+static int preflight_work(struct store *s, struct store_req *r)
+{
+    struct preflight *p = (struct preflight *)r;
+    sqlite3_stmt *st;
+    if (p->ikey[0]) {
+        st = store_stmt(s, "SELECT job_id, body_hash FROM idempotency_keys WHERE owner = ?1 AND"
+                           " key = ?2 AND expires_at > ?3");
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_text(st, 1, p->j->owner, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, p->ikey, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, p->now);
+        if (store_rows_json(st, p->idem) != SQLITE_OK)
+            return SQLITE_ERROR;
+    }
+    if (!json_array_size(p->idem) && p->j->cache_key[0] && p->e->cfg.cache_enabled) {
+        st = store_stmt(s, "SELECT job_id FROM cache_entries WHERE key = ?1 AND expires_at > ?2");
+        if (!st)
+            return SQLITE_ERROR;
+        sqlite3_bind_text(st, 1, p->j->cache_key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, p->now);
+        if (store_rows_json(st, p->cache) != SQLITE_OK)
+            return SQLITE_ERROR;
+    }
+    json_t *hit = json_array_get(json_array_size(p->idem) ? p->idem : p->cache, 0);
+    const char *id = json_string_value(json_object_get(hit, "job_id"));
+    return id ? preflight_job(s, p, id) : SQLITE_OK;
+}
+
+static void preflight_done(struct store_req *r)
+{
+    struct preflight *p = (struct preflight *)r;
+    struct engine *e = p->e;
+    struct job *other = r->rc == 0 && json_array_size(p->rows)
+                            ? engine_job_from_row(e, json_array_get(p->rows, 0))
+                            : NULL;
+    if (other)
+        engine_job_outputs(other, p->outputs);
+    json_t *idem = json_array_get(p->idem, 0);
+    const char *hash = json_string_value(json_object_get(idem, "body_hash"));
+    if (r->rc != 0) {
+        job_free(p->j);
+        blobs_free(p->blobs, p->nblobs);
+        submit_fail(p->cb, p->ctx, 503, "STORE_UNAVAILABLE", NULL, "%sthe store did not answer",
+                    "");
+    } else if (idem && hash && strcmp(hash, p->body_hash) != 0) {
+        job_free(p->j);
+        blobs_free(p->blobs, p->nblobs);
+        submit_fail(p->cb, p->ctx, 422, "IDEMPOTENCY_KEY_REUSE", NULL,
+                    "%sthis idempotency key was used with a different request body", "");
+    } else if (idem && other) { /* the same request again: the job it made */
+        job_free(p->j);
+        blobs_free(p->blobs, p->nblobs);
+        answer_job(p->cb, p->ctx, e, other, other->cache_hit ? 200 : 202, true,
+                   other->cache_hit);
+    } else {
+        if (!idem && other) /* a finished job with the same cache key, on any instance */
+            cache_share(p->j, other);
+        accept_job(e, p->j, p->ikey, p->body_hash, p->blobs, p->nblobs, p->cb, p->ctx);
+    }
+    job_free(other);
+    json_decref(p->idem);
+    json_decref(p->cache);
+    json_decref(p->rows);
+    json_decref(p->outputs);
+    e->reads--;
+    free(p);
+}
+
+/* Shared store: the idempotency key and the cache are looked up in the store, then the job is
+ * accepted (or the earlier one replayed). Takes j and blobs. */
+static void preflight(struct engine *e, struct job *j, const char *ikey, const char *body_hash,
+                      struct job_blob *blobs, size_t nblobs, engine_submit_cb cb, void *ctx)
+{
+    struct preflight *p = calloc(1, sizeof(*p));
+    if (!p) {
+        job_free(j);
+        blobs_free(blobs, nblobs);
+        return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
+    }
+    p->e = e;
+    p->j = j;
+    /* the key column holds "<owner>\x1f<key>", as the local map does */
+    snprintf(p->ikey, sizeof(p->ikey), "%s", ikey);
+    snprintf(p->body_hash, sizeof(p->body_hash), "%s", body_hash);
+    p->blobs = blobs;
+    p->nblobs = nblobs;
+    p->cb = cb;
+    p->ctx = ctx;
+    p->now = job_now_ms();
+    p->idem = json_array();
+    p->cache = json_array();
+    p->rows = json_array();
+    p->outputs = json_array();
+    p->req.work = preflight_work;
+    p->req.done = preflight_done;
+    p->req.origin = e->ring;
+    e->reads++;
+    if (store_submit(e->store, &p->req) < 0) {
+        p->req.rc = -1;
+        preflight_done(&p->req);
+    }
+}
+
+/* Every submit ends here: with a shared store through the store's keys, else at once. */
+static void submit_end(struct engine *e, struct job *j, const char *ikey, const char *body_hash,
+                       struct job_blob *blobs, size_t nblobs, engine_submit_cb cb, void *ctx)
+{
+    if (e->cfg.shared && e->store)
+        return preflight(e, j, ikey, body_hash, blobs, nblobs, cb, ctx);
+    accept_job(e, j, ikey, body_hash, blobs, nblobs, cb, ctx);
 }
 
 /* The common end of every submit: a cache hit, or a place in the queue; then the answer once
@@ -271,13 +431,13 @@ static void accept_job(struct engine *e, struct job *j, const char *ikey, const 
     bool hit = e->cfg.cache_enabled && j->cache_key[0] && cache_hit(e, j);
     if (hit && e->cfg.privacy_mode)
         engine_redact(j);
-    if (!hit && (e->jt.heap_len >= e->cfg.max_queue ||
-                 jobtable_queued_for(&e->jt, owner) >= e->cfg.max_queue_per_tenant)) {
+    if (!hit && queue_full(e, owner)) {
         job_free(j);
         blobs_free(blobs, nblobs);
         return submit_fail(cb, ctx, 429, "QUEUE_FULL", NULL, "%sthe queue is full", "");
     }
-    if (jobtable_put(&e->jt, j) < 0 || (!hit && jobtable_push(&e->jt, j) < 0)) {
+    /* with a shared store, jobs wait there, not in this instance's queue */
+    if (jobtable_put(&e->jt, j) < 0 || (!hit && !e->cfg.shared && jobtable_push(&e->jt, j) < 0)) {
         job_free(j);
         blobs_free(blobs, nblobs);
         return submit_fail(cb, ctx, 503, "UNAVAILABLE", NULL, "%sout of memory", "");
@@ -415,5 +575,5 @@ void engine_submit_graph(struct engine *e, const char *owner, struct prompt_req 
     }
     job_log(j, "info", "raw graph of %zu node(s), %zu input image(s)",
             json_object_size(j->graph), r->nimages);
-    accept_job(e, j, ikey, body_hash, blobs, nblobs, cb, ctx);
+    submit_end(e, j, ikey, body_hash, blobs, nblobs, cb, ctx);
 }

@@ -102,6 +102,8 @@ json_t *job_to_json(const struct job *j, long queue_position)
         json_object_set_new(o, "backend", json_string(j->backend));
     if (j->prompt_id[0]) /* ComfyUI's id of the current (or last) attempt */
         json_object_set_new(o, "promptId", json_string(j->prompt_id));
+    if (j->instance[0]) /* SHARED_STORE: the gateway that runs (or ran) it */
+        json_object_set_new(o, "instance", json_string(j->instance));
     int64_t qms = (j->started_ms ? j->started_ms : (j->finished_ms ? j->finished_ms : 0));
     json_object_set_new(
         o, "timings",
@@ -140,6 +142,8 @@ json_t *job_to_json(const struct job *j, long queue_position)
 
 void job_free(struct job *j)
 {
+    if (!j)
+        return;
     json_decref(j->inputs);
     json_decref(j->metadata);
     json_decref(j->graph);

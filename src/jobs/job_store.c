@@ -127,14 +127,19 @@ static void bind_json(sqlite3_stmt *st, int i, json_t *v)
     }
 }
 
-static int save_keys(struct store *s, json_t *row)
+static int save_keys(struct store *s, json_t *row, struct job_save *js)
 {
     const char *id = json_string_value(json_object_get(row, "id"));
     json_t *idem = json_object_get(row, "idem");
     sqlite3_stmt *st;
     if (idem) {
-        st = store_stmt(s, "INSERT OR IGNORE INTO idempotency_keys (owner, key, body_hash, job_id,"
-                           " created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+        /* strict: another gateway on the store may have taken the key a moment ago */
+        st = store_stmt(s, js->strict_keys
+                               ? "INSERT INTO idempotency_keys (owner, key, body_hash, job_id,"
+                                 " created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                               : "INSERT OR IGNORE INTO idempotency_keys (owner, key, body_hash,"
+                                 " job_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5,"
+                                 " ?6)");
         if (!st)
             return SQLITE_ERROR;
         bind_json(st, 1, json_object_get(row, "owner"));
@@ -143,8 +148,11 @@ static int save_keys(struct store *s, json_t *row)
         sqlite3_bind_text(st, 4, id, -1, SQLITE_STATIC);
         bind_json(st, 5, json_object_get(row, "created_at"));
         bind_json(st, 6, json_object_get(idem, "expires"));
-        if (sqlite3_step(st) != SQLITE_DONE)
-            return SQLITE_ERROR;
+        int step = sqlite3_step(st);
+        if (step != SQLITE_DONE) {
+            js->idem_conflict = step == SQLITE_CONSTRAINT;
+            return js->idem_conflict ? SQLITE_CONSTRAINT : SQLITE_ERROR;
+        }
     }
     json_t *cexp = json_object_get(row, "cache_expires");
     if (cexp) {
@@ -163,11 +171,12 @@ static int save_keys(struct store *s, json_t *row)
     return SQLITE_OK;
 }
 
-static int save_children(struct store *s, json_t *row)
+static int save_children(struct store *s, json_t *row, struct job_save *js)
 {
     const char *id = json_string_value(json_object_get(row, "id"));
-    if (save_keys(s, row) != SQLITE_OK)
-        return SQLITE_ERROR;
+    int krc = save_keys(s, row, js);
+    if (krc != SQLITE_OK)
+        return krc;
     size_t i;
     json_t *o;
     json_array_foreach(json_object_get(row, "outputs"), i, o)
@@ -265,7 +274,7 @@ static int save_work(struct store *s, struct store_req *r)
     int step = sqlite3_step(st);
     if (step != SQLITE_DONE)
         return step == SQLITE_CONSTRAINT ? SQLITE_CONSTRAINT : SQLITE_ERROR;
-    int rc = save_children(s, row);
+    int rc = save_children(s, row, js);
     if (rc == SQLITE_OK)
         rc = save_blobs(s, js);
     return rc;

@@ -22,6 +22,8 @@ struct job_save {
     size_t nblobs;
     bool drop_blobs;        /* the job finished: its input images go */
     bool insert_only;       /* fail with SQLITE_CONSTRAINT if the id exists (no upsert) */
+    bool strict_keys;       /* the idempotency key must be new (several gateways on a store) */
+    bool idem_conflict;     /* out: it was not (SQLITE_CONSTRAINT) */
     struct job *job;
     void (*done)(struct job_save *s);
     void *ctx;

@@ -111,9 +111,20 @@ static void back_cb(struct ring *ring, struct ring_msg *m)
     r->done(r);
 }
 
+/* A cached statement left on a row keeps a read transaction open on its old snapshot; once
+ * another process sharing the database has written, BEGIN IMMEDIATE could then never succeed
+ * (SQLITE_BUSY_SNAPSHOT). Every batch starts with all of them reset. */
+static void reset_all(struct store *s)
+{
+    struct cached_stmt *c = (struct cached_stmt *)s->stmts;
+    for (size_t i = 0; i < s->nstmts; i++)
+        sqlite3_reset(c[i].st);
+}
+
 /* One batch: a transaction holding a savepoint per request. */
 static void run_batch(struct store *s, struct store_req *list)
 {
+    reset_all(s);
     int rc = exec(s->db, "BEGIN IMMEDIATE");
     for (struct store_req *r = list; r; r = r->next) {
         if (rc != SQLITE_OK) {

@@ -74,6 +74,7 @@ static const struct store_migration migrations[] = {
         "ALTER TABLE jobs ADD COLUMN lease_until INTEGER;"
         "ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE jobs ADD COLUMN log TEXT;"
+        "ALTER TABLE webhook_deliveries ADD COLUMN instance TEXT;"
         "CREATE INDEX jobs_claim ON jobs(status, priority DESC, created_at);"},
 };
 

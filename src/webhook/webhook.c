@@ -568,7 +568,8 @@ static int delivery_load(struct webhooks *w, json_t *row, int64_t now_ms)
 
 static int load(struct webhooks *w, char *err, size_t errlen)
 {
-    json_t *rows = wh_outbox_load(w->store, w->cfg.max_pending, w->cfg.max_recent);
+    json_t *rows = wh_outbox_load(w->store, w->cfg.max_pending, w->cfg.max_recent,
+                                  w->cfg.instance);
     if (!rows) {
         snprintf(err, errlen, "cannot read webhook deliveries from the store");
         return -EIO;

@@ -65,6 +65,9 @@ struct webhook_config {
     size_t max_response;            /* response bytes read (then dropped); more ends the read */
     size_t max_payload;             /* largest body webhook_enqueue accepts */
     struct webhook_guard guard;     /* all NULL: no guard */
+    /* the gateway's instance id: its deliveries are written with it, and only its own are
+     * read back and sent at start (several gateways may share one store); NULL: all */
+    const char *instance;
 };
 
 /* The defaults: 8 attempts, 1 s doubling to 1 h, 10 s timeout, 64 in flight (16 per host),

@@ -127,6 +127,7 @@ int wh_outbox_insert(struct webhooks *w, struct wh_delivery *d, store_done_fn do
 int wh_outbox_update(struct webhooks *w, struct wh_delivery *d, store_done_fn done);
 /* Blocking (start-up): every pending row (up to max_pending, oldest first) and the newest
  * max_recent finished ones, as JSON objects oldest first; NULL on a database error. */
-json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent);
+json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent,
+                       const char *instance);
 
 #endif

@@ -8,8 +8,8 @@
 
 static const char *INSERT =
     "INSERT INTO webhook_deliveries (msg_id, job_id, url, event, payload, status, attempts,"
-    " next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, ?9, ?9)";
+    " next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at, instance)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, ?9, ?9, ?10)";
 
 static const char *UPDATE =
     "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4,"
@@ -53,6 +53,7 @@ static int insert_work(struct store *s, struct store_req *r)
     sqlite3_bind_int(st, 7, (int)d->attempts);
     bind_ms(st, 8, d->next_ms);
     sqlite3_bind_int64(st, 9, d->created_ms);
+    bind_text(st, 10, d->w->cfg.instance);
     if (sqlite3_step(st) != SQLITE_DONE)
         return SQLITE_ERROR;
     d->duplicate = d->once && sqlite3_changes(s->db) == 0;
@@ -132,6 +133,7 @@ struct load_req {
     struct store_req req;
     json_t *rows;
     size_t max_pending, max_recent;
+    const char *instance; /* only this gateway's deliveries (several may share the store) */
 };
 
 /* Pending rows by the (status, next_attempt_at) index, recent finished ones by updated_at;
@@ -140,9 +142,10 @@ static const char *LOAD =
     "SELECT msg_id, job_id, url, event, payload, status, attempts, next_attempt_at,"
     " last_status, last_error, delivered_at, created_at, updated_at FROM webhook_deliveries"
     " WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE status = 'pending'"
+    "                 AND (instance IS NULL OR instance = ?3)"
     "                 ORDER BY created_at, rowid LIMIT ?1)"
     " OR rowid IN (SELECT rowid FROM webhook_deliveries WHERE status != 'pending'"
-    "              ORDER BY updated_at DESC LIMIT ?2)"
+    "              AND (instance IS NULL OR instance = ?3) ORDER BY updated_at DESC LIMIT ?2)"
     " ORDER BY created_at, rowid";
 
 static int load_work(struct store *s, struct store_req *r)
@@ -153,16 +156,22 @@ static int load_work(struct store *s, struct store_req *r)
         return SQLITE_ERROR;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)lr->max_pending);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)lr->max_recent);
+    if (lr->instance)
+        sqlite3_bind_text(st, 3, lr->instance, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 3);
     return store_rows_json(st, lr->rows);
 }
 
-json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent)
+json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent,
+                       const char *instance)
 {
     struct load_req lr;
     memset(&lr, 0, sizeof(lr));
     lr.rows = json_array();
     lr.max_pending = max_pending;
     lr.max_recent = max_recent;
+    lr.instance = instance && instance[0] ? instance : NULL;
     if (store_run_sync(st, load_work, &lr.req) != SQLITE_OK) {
         json_decref(lr.rows);
         return NULL;
