@@ -6,7 +6,7 @@ what=${1:-run}
 pkgs=(gcc meson ninja-build pkg-config liburing-dev libcurl4-openssl-dev libsqlite3-dev
       libbearssl-dev libwslay-dev node-llhttp libjansson-dev zlib1g-dev)
 case "$what" in
-  test)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev curl) ;;
+  test)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev curl openssl libssl-dev) ;;
   bench) pkgs+=(nginx-light wrk curl) ;;
 esac
 missing=()

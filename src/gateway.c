@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "tls/tls.h"
 
 static int listen_socket(const struct config *cfg, unsigned port, unsigned *bound, FILE *err)
 {
@@ -322,6 +323,23 @@ static int storage_open(struct gateway *gw)
     return 0;
 }
 
+/* TLS_CERT_FILE and TLS_KEY_FILE, decoded and checked here on the main thread before any
+ * reactor starts; every reactor then shares them read-only. A bad file stops start-up. */
+static int tls_load(struct gateway *gw)
+{
+    const struct config *cfg = gw->cfg;
+    if (!cfg->tls_cert_file[0])
+        return 0;
+    char err[2600];
+    if (tls_server_new(&gw->tls, cfg->tls_cert_file, cfg->tls_key_file,
+                       cfg->tls_session_cache_bytes, err, sizeof(err)) < 0) {
+        fprintf(stderr, "comfygate: %s\n", err);
+        return -1;
+    }
+    gw->hcfg.tls = gw->tls;
+    return 0;
+}
+
 /* Undoes what gateway_run sets up before storage and the reactors: the way out of a start-up
  * error too, so a bad setting exits 2 with nothing leaked (under LeakSanitizer, as CI runs it,
  * a leak on that path turned the exit code into 1). */
@@ -331,6 +349,9 @@ static void setup_release(struct gateway *gw)
     http_router_free(&gw->router);
     free(gw->specs);
     gw->specs = NULL;
+    tls_server_free(gw->tls);
+    gw->tls = NULL;
+    gw->hcfg.tls = NULL;
 }
 
 int gateway_run(const struct config *cfg)
@@ -347,7 +368,7 @@ int gateway_run(const struct config *cfg)
     gw.nreactors = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
     http_config_from(&gw.hcfg, cfg, gw.nreactors);
     http_router_init(&gw.router);
-    if (backends_from(&gw) < 0 || api_register(&gw) < 0) {
+    if (backends_from(&gw) < 0 || api_register(&gw) < 0 || tls_load(&gw) < 0) {
         setup_release(&gw);
         return 2;
     }
@@ -380,6 +401,10 @@ int gateway_run(const struct config *cfg)
                 strerror(errno));
     LOG(&gw.log, LOG_INFO, "listening", "\"host\":\"%s\",\"port\":%u,\"reactors\":%u,"
         "\"version\":\"%s\"", cfg->host, gw.port, gw.nreactors, COMFYGATE_VERSION);
+    if (gw.tls)
+        LOG(&gw.log, LOG_INFO, "tls", "\"key\":\"%s\",\"chain\":%zu,\"sessionCacheBytes\":%llu",
+            tls_server_key_desc(gw.tls), tls_server_chain_len(gw.tls),
+            (unsigned long long)cfg->tls_session_cache_bytes);
     wait_for_signal(&gw, &set);
     for (unsigned i = 0; i < gw.nreactors; i++)
         pthread_join(gw.reactors[i].thread, NULL);

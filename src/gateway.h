@@ -52,6 +52,7 @@ struct gateway {
     struct store *store;   /* its own thread */
     struct engine *engine; /* on FLEET_REACTOR */
     int outputs_fd;        /* <STORAGE_LOCAL_PATH>/outputs, shared read-only */
+    struct tls_server *tls; /* TLS_CERT_FILE + TLS_KEY_FILE, shared read-only; NULL: plain */
     struct logger log; /* main thread */
 };
 
