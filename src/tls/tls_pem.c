@@ -85,7 +85,9 @@ static int pem_event(struct pem_walk *w, int ev, char *err, size_t cap)
             snprintf(err, cap, "%s: PEM object \"%s\" is too large", w->what, w->name);
             return -1;
         }
-        return w->fn(w->arg, w->name, w->d.data, w->d.len, err, cap);
+        static const unsigned char none[1];
+        /* an empty object has no buffer: never hand on a null pointer (found by fuzz_tls_pem) */
+        return w->fn(w->arg, w->name, w->d.data ? w->d.data : none, w->d.len, err, cap);
     } else if (ev == BR_PEM_ERROR) {
         snprintf(err, cap, "%s: malformed PEM (bad base64, or a broken BEGIN/END line)", w->what);
         return -1;
