@@ -451,8 +451,9 @@ static void conn_new(struct http_server *s, int fd)
     buf_init(&c->pending, pending_pause_at(s) + PENDING_SLACK_BUFS * (size_t)s->ring->buf_size);
     buf_init(&c->ex.headers, 8192);
     buf_init(&c->tls_in, c->pending.max);
-    if (s->cfg->tls && conn_tls_attach(c) < 0) {
-        LOG(s->log, LOG_WARN, "tls engine set-up failed", "%s", "\"error\":\"out of memory\"");
+    int trc = s->cfg->tls ? conn_tls_attach(c) : 0;
+    if (trc < 0) {
+        LOG(s->log, LOG_WARN, "tls engine set-up failed", "\"error\":\"%s\"", strerror(-trc));
         http_parser_free(&c->parser);
         buf_free(&c->pending);
         buf_free(&c->ex.headers);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,8 +22,24 @@ struct tls_cache {
     unsigned char *store;
 };
 
+/* The implementations every engine uses, chosen once. BearSSL's "full" set-up and its
+ * set_default_* helpers pick them per engine by probing the CPU (CPUID for AES-NI, PCLMUL,
+ * SSE2, RDRAND); in a virtual machine each CPUID traps to the hypervisor, and a resumed
+ * handshake spent about a third of its CPU there (bench/ANALYSIS.md). */
+struct tls_impl {
+    const br_block_ctr_class *aes_ctr;
+    br_ghash ghash;
+    br_chacha20_run chacha20;
+    br_poly1305_run poly1305;
+    const br_ec_impl *ec;
+    br_rsa_private rsa_private;
+    br_rsa_pkcs1_sign rsa_sign;
+    br_ecdsa_sign ecdsa_sign;
+};
+
 struct tls_server {
     struct tls_keys keys;
+    struct tls_impl impl;
     uint16_t suites[3];
     const char *alpn[1];
     bool cache_on;
@@ -99,6 +116,23 @@ static void policy_init(struct tls_server *t)
     t->suites[2] = ec ? BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
                       : BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256;
     t->alpn[0] = "http/1.1";
+    struct tls_impl *im = &t->impl;
+    im->aes_ctr = br_aes_x86ni_ctr_get_vtable();
+    if (!im->aes_ctr)
+        im->aes_ctr = &br_aes_ct64_ctr_vtable;
+    im->ghash = br_ghash_pclmul_get();
+    if (!im->ghash)
+        im->ghash = br_ghash_ctmul64;
+    im->chacha20 = br_chacha20_sse2_get();
+    if (!im->chacha20)
+        im->chacha20 = br_chacha20_ct_run;
+    im->poly1305 = br_poly1305_ctmulq_get();
+    if (!im->poly1305)
+        im->poly1305 = br_poly1305_ctmul_run;
+    im->ec = br_ec_get_default();
+    im->rsa_private = br_rsa_private_get_default();
+    im->rsa_sign = br_rsa_pkcs1_sign_get_default();
+    im->ecdsa_sign = br_ecdsa_sign_asn1_get_default();
     if (ec)
         snprintf(t->key_desc, sizeof(t->key_desc), "EC %s", tls_curve_name(t->keys.ec.curve));
     else
@@ -218,28 +252,67 @@ size_t tls_server_chain_len(const struct tls_server *t)
 
 /* --- connections ------------------------------------------------------------------------------ */
 
-int tls_conn_new(struct tls_conn **out, const struct tls_server *t)
+/* What br_ssl_server_init_full_* would do, narrowed to the policy: TLS 1.2, the three suites,
+ * the hashes their PRFs and the ServerKeyExchange signature need (SHA-256, SHA-384: BearSSL
+ * hashes the handshake with every configured hash, and the full set has six), and the
+ * implementations chosen once in policy_init. */
+static void engine_setup(br_ssl_server_context *sc, const struct tls_server *t)
 {
-    /* Not zeroed: the init below clears the context, and the buffer is written before read. */
-    struct tls_conn *tc = malloc(sizeof(*tc));
-    if (!tc)
-        return -ENOMEM;
-    br_ssl_server_context *sc = &tc->sc;
     const struct tls_keys *k = &t->keys;
-    if (k->key_type == BR_KEYTYPE_RSA)
-        br_ssl_server_init_full_rsa(sc, k->chain, k->chain_len, &k->rsa);
-    else /* the issuer key type only matters for static-ECDH suites, which are not offered */
-        br_ssl_server_init_full_ec(sc, k->chain, k->chain_len, BR_KEYTYPE_EC, &k->ec);
+    const struct tls_impl *im = &t->impl;
     br_ssl_engine_context *e = &sc->eng;
+    br_ssl_server_zero(sc);
     br_ssl_engine_set_versions(e, BR_TLS12, BR_TLS12);
     br_ssl_engine_set_suites(e, t->suites, sizeof(t->suites) / sizeof(t->suites[0]));
+    br_ssl_engine_set_hash(e, br_sha256_ID, &br_sha256_vtable);
+    br_ssl_engine_set_hash(e, br_sha384_ID, &br_sha384_vtable);
+    br_ssl_engine_set_prf_sha256(e, &br_tls12_sha256_prf);
+    br_ssl_engine_set_prf_sha384(e, &br_tls12_sha384_prf);
+    br_ssl_engine_set_ec(e, im->ec);
+    br_ssl_engine_set_gcm(e, &br_sslrec_in_gcm_vtable, &br_sslrec_out_gcm_vtable);
+    br_ssl_engine_set_aes_ctr(e, im->aes_ctr);
+    br_ssl_engine_set_ghash(e, im->ghash);
+    br_ssl_engine_set_chapol(e, &br_sslrec_in_chapol_vtable, &br_sslrec_out_chapol_vtable);
+    br_ssl_engine_set_chacha20(e, im->chacha20);
+    br_ssl_engine_set_poly1305(e, im->poly1305);
+    /* the key signs the ECDHE parameters; there is no RSA or static-ECDH key exchange */
+    if (k->key_type == BR_KEYTYPE_RSA)
+        br_ssl_server_set_single_rsa(sc, k->chain, k->chain_len, &k->rsa, BR_KEYTYPE_SIGN,
+                                     im->rsa_private, im->rsa_sign);
+    else
+        br_ssl_server_set_single_ec(sc, k->chain, k->chain_len, &k->ec, BR_KEYTYPE_SIGN,
+                                    BR_KEYTYPE_EC, im->ec, im->ecdsa_sign);
     br_ssl_engine_set_all_flags(e, BR_OPT_ENFORCE_SERVER_PREFERENCES | BR_OPT_NO_RENEGOTIATION |
                                        BR_OPT_FAIL_ON_ALPN_MISMATCH);
     br_ssl_engine_set_protocol_names(e, (const char **)t->alpn, 1);
     if (t->cache_on) /* the cache has its own lock; everything else in *t is read-only */
         br_ssl_server_set_cache(sc, &((struct tls_server *)t)->cache.vtable);
+}
+
+/* The engine's random generator, seeded from getrandom(2). BearSSL would otherwise seed every
+ * new engine with its system seeder (a CPUID, then RDRAND), which is what rng_os_rand_done
+ * records as done; if getrandom fails, it still does. */
+static void engine_seed(br_ssl_engine_context *e)
+{
+    unsigned char seed[32];
+    if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+        return;
+    br_ssl_engine_inject_entropy(e, seed, sizeof(seed));
+    e->rng_os_rand_done = 1;
+    explicit_bzero(seed, sizeof(seed));
+}
+
+int tls_conn_new(struct tls_conn **out, const struct tls_server *t)
+{
+    /* Not zeroed: engine_setup clears the context, and the buffer is written before read. */
+    struct tls_conn *tc = malloc(sizeof(*tc));
+    if (!tc)
+        return -ENOMEM;
+    engine_setup(&tc->sc, t);
+    br_ssl_engine_context *e = &tc->sc.eng;
+    engine_seed(e);
     br_ssl_engine_set_buffer(e, tc->buf, sizeof(tc->buf), 1);
-    if (!br_ssl_server_reset(sc)) {
+    if (!br_ssl_server_reset(&tc->sc)) {
         free(tc);
         return -EINVAL;
     }
