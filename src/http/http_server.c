@@ -266,11 +266,9 @@ static void recv_cb(struct ring_op *op, int res, uint32_t flags)
     bool more = (flags & IORING_CQE_F_MORE) != 0;
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-        if (c->dead)
-            ;
-        else if (c->tls)
+        if (!c->dead && c->tls)
             conn_tls_input(c, ring_buf(s->ring, bid), (size_t)res);
-        else
+        else if (!c->dead)
             conn_input(c, ring_buf(s->ring, bid), (size_t)res);
         ring_buf_recycle(s->ring, bid);
     }
