@@ -6,7 +6,7 @@ what=${1:-run}
 pkgs=(gcc meson ninja-build pkg-config liburing-dev libcurl4-openssl-dev libsqlite3-dev
       libbearssl-dev libwslay-dev node-llhttp libjansson-dev zlib1g-dev)
 case "$what" in
-  test)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev curl python3-pil)
+  test)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev curl python3-pil openssl libssl-dev)
          # the webhook tests' receiver runs on Node.js; keep a node that is already there (it
          # may not be Debian's, and Debian's npm would conflict with it)
          command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm) ;;

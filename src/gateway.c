@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "tls/tls.h"
 
 static int listen_socket(const struct config *cfg, unsigned port, unsigned *bound, FILE *err)
 {
@@ -386,6 +387,23 @@ static int data_open(struct gateway *gw)
     return 0;
 }
 
+/* TLS_CERT_FILE and TLS_KEY_FILE, decoded and checked here on the main thread before any
+ * reactor starts; every reactor then shares them read-only. A bad file stops start-up. */
+static int tls_load(struct gateway *gw)
+{
+    const struct config *cfg = gw->cfg;
+    if (!cfg->tls_cert_file[0])
+        return 0;
+    char err[2600];
+    if (tls_server_new(&gw->tls, cfg->tls_cert_file, cfg->tls_key_file,
+                       cfg->tls_session_cache_bytes, err, sizeof(err)) < 0) {
+        fprintf(stderr, "comfygate: %s\n", err);
+        return -1;
+    }
+    gw->hcfg.tls = gw->tls;
+    return 0;
+}
+
 /* Undoes what gateway_run sets up before storage and the reactors: the way out of a start-up
  * error too, so a bad setting exits 2 with nothing leaked (under LeakSanitizer, as CI runs it,
  * a leak on that path turned the exit code into 1). */
@@ -396,6 +414,9 @@ static void setup_release(struct gateway *gw)
     http_router_free(&gw->router);
     free(gw->specs);
     gw->specs = NULL;
+    tls_server_free(gw->tls);
+    gw->tls = NULL;
+    gw->hcfg.tls = NULL;
 }
 
 int gateway_run(const struct config *cfg, enum gateway_role role)
@@ -420,7 +441,8 @@ int gateway_run(const struct config *cfg, enum gateway_role role)
                                         ? cfg->allowed_node_classes
                                         : PROMPT_DEFAULT_CLASSES;
     http_router_init(&gw.router);
-    if (backends_from(&gw) < 0 || api_register(&gw) < 0 || api_guard_init(&gw, stderr) < 0) {
+    if (backends_from(&gw) < 0 || api_register(&gw) < 0 || api_guard_init(&gw, stderr) < 0 ||
+        tls_load(&gw) < 0) {
         setup_release(&gw);
         return 2;
     }
@@ -457,6 +479,10 @@ int gateway_run(const struct config *cfg, enum gateway_role role)
         LOG(&gw.log, LOG_WARN, "authentication is off: every caller is an admin of tenant default",
             "\"allowNoAuth\":%s,\"hint\":\"set API_KEYS or JWT_SECRET\"",
             cfg->allow_no_auth ? "true" : "false");
+    if (gw.tls)
+        LOG(&gw.log, LOG_INFO, "tls", "\"key\":\"%s\",\"chain\":%zu,\"sessionCacheBytes\":%llu",
+            tls_server_key_desc(gw.tls), tls_server_chain_len(gw.tls),
+            (unsigned long long)cfg->tls_session_cache_bytes);
     wait_for_signal(&gw, &set);
     for (unsigned i = 0; i < gw.nreactors; i++)
         pthread_join(gw.reactors[i].thread, NULL);

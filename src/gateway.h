@@ -75,6 +75,7 @@ struct gateway {
     struct ratelimit *rl_ip, *rl_key;
     struct cors_config cors;
     struct urlguard *input_guard, *webhook_guard;
+    struct tls_server *tls; /* TLS_CERT_FILE + TLS_KEY_FILE, shared read-only; NULL: plain */
     struct logger log; /* main thread */
 };
 

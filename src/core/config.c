@@ -59,6 +59,12 @@ static const struct setting settings[] = {
      "provided receive buffers per reactor (power of two)"},
     {"RECV_BUFFER_SIZE", K_U32, F(recv_buffer_size), 1024, 1 << 20, "16384",
      "bytes per receive buffer"},
+    {"TLS_CERT_FILE", K_STR, F(tls_cert_file), 0, 0, "",
+     "PEM certificate chain, leaf first; with TLS_KEY_FILE every listener speaks TLS 1.2 only"},
+    {"TLS_KEY_FILE", K_STR, F(tls_key_file), 0, 0, "",
+     "PEM private key of that certificate (RSA >= 2048 bits or EC P-256/384/521, unencrypted)"},
+    {"TLS_SESSION_CACHE_BYTES", K_U64, F(tls_session_cache_bytes), 0, 1ull << 30, "1048576",
+     "TLS session cache shared by all reactors, about 100 bytes per session (0: no resumption)"},
     {"STATIC_DIR", K_STR, F(static_dir), 0, 0, "", "serve this directory under /static/"},
     {"COMFYUI_URL", K_STR, F(comfyui_url), 0, 0, "", "one ComfyUI backend (http://host:port)"},
     {"COMFYUI_URLS", K_STR, F(comfyui_urls), 0, 0, "",
@@ -246,6 +252,12 @@ static int check(const struct config *c, FILE *err)
     if (c->database_url[0] && strncmp(c->database_url, "sqlite:", 7) != 0) {
         fprintf(err, "comfygate: DATABASE_URL must be sqlite:PATH (PostgreSQL is not supported "
                      "yet), got \"%s\"\n", c->database_url);
+        return -1;
+    }
+    if (!c->tls_cert_file[0] != !c->tls_key_file[0]) {
+        bool cert = c->tls_cert_file[0] != '\0';
+        fprintf(err, "comfygate: TLS_CERT_FILE and TLS_KEY_FILE go together: %s is set, %s is not\n",
+                cert ? "TLS_CERT_FILE" : "TLS_KEY_FILE", cert ? "TLS_KEY_FILE" : "TLS_CERT_FILE");
         return -1;
     }
     if (c->recv_buffers & (c->recv_buffers - 1)) {

@@ -35,6 +35,9 @@ struct config {
     uint64_t pipe_size;
     uint32_t recv_buffers;
     uint32_t recv_buffer_size;
+    char tls_cert_file[1024];
+    char tls_key_file[1024];
+    uint64_t tls_session_cache_bytes;
     char static_dir[1024];
     char comfyui_url[1024];
     char comfyui_urls[8192];

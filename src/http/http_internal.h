@@ -1,6 +1,7 @@
 /* http_internal — the structures shared by the http_server implementation files
  * (http_server.c: connections and input; http_out.c: output queue, send and splice;
- * http_response.c: responses; http_file.c: file responses). Not for use outside src/http. */
+ * http_response.c: responses; http_file.c: file responses; http_tls.c: TLS between the socket
+ * and all of that). Not for use outside src/http. */
 #ifndef COMFYGATE_HTTP_INTERNAL_H
 #define COMFYGATE_HTTP_INTERNAL_H
 
@@ -12,6 +13,8 @@
 
 #include "core/buf.h"
 #include "http/http_server.h"
+
+struct tls_conn;
 
 #define HTTP_OUT_CHUNK 16384
 #define HTTP_IOV_MAX 16
@@ -83,6 +86,8 @@ struct http_conn {
     bool peer_eof;
     bool in_parse;
     bool raw;
+    bool served;      /* a request has been dispatched */
+    bool close_quick; /* once the queue is out, close without lingering */
     struct ring_op recv_op, send_op, splice_op, splice_out_op;
     struct ring_timer timer;
     enum timer_kind tkind;
@@ -104,6 +109,14 @@ struct http_conn {
     void *up_ctx;
     char peer[64];
     char peer_ip[48];
+    /* TLS (http_tls.c). NULL on a plain connection, and then nothing below is used. */
+    struct tls_conn *tls;
+    struct buf tls_in;          /* ciphertext the engine could not take yet (mid-handshake) */
+    struct out_chunk *tls_fbuf; /* file bytes read for encryption: len read, sent encrypted */
+    struct ring_op tls_read_op;
+    bool tls_reading; /* a file read is in flight */
+    bool tls_ready;   /* the handshake is done: application data flows */
+    bool tls_bye;     /* close_notify queued */
 };
 
 struct http_server {
@@ -145,7 +158,9 @@ struct http_server {
  * reading could otherwise make us open a file per request until the process runs out. */
 #define HTTP_FILES_QUEUED_MAX 4
 
-/* Too much queued for a client that is not reading: parse no further requests for now. */
+/* Too much queued for a client that is not reading: parse no further requests for now. Under TLS
+ * the same holds for plaintext not yet given to the engine; the engine itself holds at most one
+ * record more. */
 static inline bool out_backlogged(const struct http_conn *c)
 {
     return c->out_bytes > c->srv->cfg->max_out_bytes || c->out_files >= HTTP_FILES_QUEUED_MAX;
@@ -157,6 +172,10 @@ void conn_linger(struct http_conn *c);
 void conn_op_done(struct http_conn *c);
 void conn_timer_set(struct http_conn *c, enum timer_kind k);
 void conn_exchange_done(struct http_conn *c);
+/* Plaintext from the client (from the socket, or decrypted by http_tls.c). */
+void conn_input(struct http_conn *c, const char *data, size_t len);
+/* Pauses or resumes reading by how much input is held. */
+void conn_input_flow(struct http_conn *c);
 /* Parses held input once nothing holds it back any more (the exchange is done, or the client
  * read enough of its responses), and resumes reading when there is room again. */
 void conn_input_resume(struct http_conn *c);
@@ -172,10 +191,25 @@ void out_free_all(struct http_conn *c);
 void out_pool_free(struct http_server *s);
 void pipe_put(struct http_conn *c);
 void pipe_reap_cb(struct ring_timer *t);
+/* Nothing queued and nothing being sent (under TLS a record may be on its way after its
+ * plaintext left the queue). */
 static inline bool out_empty(const struct http_conn *c)
 {
-    return c->out_head == NULL;
+    return c->out_head == NULL && !c->sending;
 }
+/* The first chunk with bytes left to send, dropping finished ones; NULL if none. */
+struct out_chunk *out_first(struct http_conn *c);
+/* n bytes of the queue's head are sent (or, under TLS, given to the engine). */
+void out_advance(struct http_conn *c, size_t n);
+/* Wakes a streaming producer waiting for room. */
+void out_drain_notify(struct http_conn *c);
+/* True if the connection closes once its queue is out (sets closing while shutting down). */
+bool out_closing(struct http_conn *c);
+/* The queue is out: close, linger, or arm the idle/header timer. */
+void out_drained(struct http_conn *c);
+/* A pooled HTTP_OUT_CHUNK memory chunk, and its return. */
+struct out_chunk *out_chunk_get(struct http_server *s);
+void out_chunk_put(struct http_server *s, struct out_chunk *ch);
 
 /* http_response.c */
 void exchange_reset(struct http_exchange *ex);
@@ -184,5 +218,16 @@ int response_head(struct http_exchange *ex, int status, const char *ctype, int64
 
 /* http_file.c */
 void file_open_cb(struct ring_op *op, int res, uint32_t flags);
+
+/* http_tls.c */
+/* Gives a new connection its TLS engine; -errno. */
+int conn_tls_attach(struct http_conn *c);
+void conn_tls_release(struct http_conn *c);
+/* Received ciphertext. */
+void conn_tls_input(struct http_conn *c, const char *data, size_t len);
+/* Moves queued plaintext through the engine and its records to the socket (out_flush). */
+void conn_tls_flush(struct http_conn *c);
+/* Closes gracefully: close_notify once the queue is out, then the socket, without lingering. */
+void conn_tls_bye(struct http_conn *c);
 
 #endif

@@ -4,7 +4,8 @@
  * them): pooled 16 KiB memory chunks that responses are copied into, taken-over buffers
  * (CH_EXT, optionally sent with send_zc), and file ranges (CH_FILE) that go file → pipe →
  * socket by splice, never through user space. Consecutive memory chunks leave in one sendmsg.
- * At most one send or splice is in flight per connection, which keeps bytes in order. */
+ * At most one send or splice is in flight per connection, which keeps bytes in order. Under TLS
+ * the same queue holds plaintext and http_tls.c drains it instead (out_flush hands over). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,16 @@ static void chunk_release(struct http_server *s, struct out_chunk *ch)
         return;
     }
     free(ch);
+}
+
+struct out_chunk *out_chunk_get(struct http_server *s)
+{
+    return chunk_new(s, HTTP_OUT_CHUNK);
+}
+
+void out_chunk_put(struct http_server *s, struct out_chunk *ch)
+{
+    chunk_release(s, ch);
 }
 
 void out_pool_free(struct http_server *s)
@@ -128,7 +139,8 @@ int out_append_ext(struct http_conn *c, void *p, size_t n, void (*free_fn)(void 
     ch->len = n;
     ch->free_fn = free_fn;
     ch->fd = -1;
-    ch->zc = c->srv->cfg->zc_threshold && n >= c->srv->cfg->zc_threshold;
+    /* under TLS every byte is copied into the engine anyway: nothing to gain */
+    ch->zc = !c->tls && c->srv->cfg->zc_threshold && n >= c->srv->cfg->zc_threshold;
     c->out_bytes += n;
     chunk_push(c, ch);
     return 0;
@@ -180,21 +192,30 @@ void out_flush_later(struct http_conn *c)
     c->srv->flush_list = c;
 }
 
-/* The queue drained: what the connection does next. */
-static void out_drained(struct http_conn *c)
+bool out_closing(struct http_conn *c)
 {
     /* Shutting down, and its last response is out with nothing else begun: close it now
      * instead of keeping it idle until the shutdown timeout (which holds up the exit). */
     if (c->srv->shutting_down && !c->ex.active && !c->raw && c->pending.len == 0 &&
         !http_parser_in_request(&c->parser))
         c->closing = true;
-    if (c->closing) {
-        if (c->peer_eof || c->raw || c->srv->cfg->linger_ms == 0)
+    return c->closing;
+}
+
+/* The queue drained: what the connection does next. */
+void out_drained(struct http_conn *c)
+{
+    if (out_closing(c)) {
+        if (c->peer_eof || c->raw || c->close_quick || c->srv->cfg->linger_ms == 0)
             conn_close(c);
         else if (!c->lingering)
             conn_linger(c);
         return;
     }
+    /* Before its first request a TLS connection keeps the header timer armed at accept: it
+     * bounds the handshake and the first request together, as it bounds a plain first one. */
+    if (c->tls && !c->served)
+        return;
     if (!c->ex.active && !c->raw)
         conn_timer_set(c, http_parser_in_request(&c->parser) ? T_HEAD : T_IDLE);
     else if (c->tkind == T_SEND)
@@ -202,7 +223,7 @@ static void out_drained(struct http_conn *c)
 }
 
 /* A streaming producer waiting for room is woken once the queue is half empty. */
-static void drain_notify(struct http_conn *c)
+void out_drain_notify(struct http_conn *c)
 {
     struct http_exchange *ex = &c->ex;
     if (!ex->drain_cb || c->out_bytes > c->srv->cfg->max_out_bytes / 2)
@@ -212,7 +233,7 @@ static void drain_notify(struct http_conn *c)
     cb(ex, ex->drain_arg);
 }
 
-static void advance(struct http_conn *c, size_t n)
+void out_advance(struct http_conn *c, size_t n)
 {
     while (n > 0 && c->out_head) {
         struct out_chunk *h = c->out_head;
@@ -272,8 +293,8 @@ static void send_cb(struct ring_op *op, int res, uint32_t flags)
         conn_op_done(c);
         return;
     }
-    advance(c, (size_t)res);
-    drain_notify(c);
+    out_advance(c, (size_t)res);
+    out_drain_notify(c);
     if (c->dead)
         return conn_op_done(c);
     if (c->tkind == T_SEND || c->tkind == T_NONE)
@@ -392,7 +413,7 @@ static void splice_out_cb(struct ring_op *op, int res, uint32_t flags)
     struct http_conn *c = (struct http_conn *)((char *)op - offsetof(struct http_conn, splice_out_op));
     if (res > 0) {
         c->pipe_fill -= (size_t)res;
-        advance(c, (size_t)res);
+        out_advance(c, (size_t)res);
     } else if (res != -ECANCELED || c->pipe_fill == 0) {
         c->splice_err = c->splice_err || res != -ECANCELED || !c->out_head;
     }
@@ -469,18 +490,30 @@ static void submit_send(struct http_conn *c)
     c->inflight++;
 }
 
-void out_flush(struct http_conn *c)
+struct out_chunk *out_first(struct http_conn *c)
 {
-    if (c->dead || c->sending)
-        return;
     struct out_chunk *h = c->out_head;
     while (h && h->sent == h->len && !h->zc) { /* e.g. an empty chunk */
         c->out_head = h->next;
         if (!c->out_head)
             c->out_tail = NULL;
+        if (h->kind == CH_FILE)
+            c->out_files--;
         chunk_release(c->srv, h);
         h = c->out_head;
     }
+    return h;
+}
+
+void out_flush(struct http_conn *c)
+{
+    if (c->dead || c->sending)
+        return;
+    if (c->tls) {
+        conn_tls_flush(c);
+        return;
+    }
+    struct out_chunk *h = out_first(c);
     if (!h) {
         if (c->zc_pending == 0)
             out_drained(c);

@@ -46,6 +46,8 @@ static void conn_free(struct http_conn *c)
     buf_free(&c->ex.headers);
     free(c->ex.file_path);
     pipe_put(c);
+    if (c->tls)
+        conn_tls_release(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -119,6 +121,15 @@ static void timer_cb(struct ring_timer *t)
     struct http_conn *c = (struct http_conn *)((char *)t - offsetof(struct http_conn, timer));
     enum timer_kind k = c->tkind;
     c->tkind = T_NONE;
+    if (c->tls && !c->tls_ready) { /* mid-handshake: no way to send a 408 */
+        LOG(c->srv->log, LOG_DEBUG, "tls handshake timeout", "\"peer\":\"%s\"", c->peer);
+        conn_close(c);
+        return;
+    }
+    if (c->tls && k == T_IDLE && !c->ex.active && out_empty(c)) {
+        conn_tls_bye(c);
+        return;
+    }
     if ((k == T_HEAD || k == T_BODY) && !c->ex.active && out_empty(c)) {
         c->closing = true;
         exchange_reset(&c->ex);
@@ -197,12 +208,11 @@ static void recv_pause(struct http_conn *c)
     ring_sqe_set_op(sqe, NULL);
 }
 
-/* Pauses or resumes reading by how much input is held. */
-static void conn_input_flow(struct http_conn *c)
+void conn_input_flow(struct http_conn *c)
 {
     if (c->dead || c->lingering || c->raw)
         return;
-    if (c->pending.len >= pending_pause_at(c->srv)) {
+    if (c->pending.len + c->tls_in.len >= pending_pause_at(c->srv)) {
         recv_pause(c);
     } else if (c->recv_paused) {
         c->recv_paused = false;
@@ -231,7 +241,7 @@ void conn_input_resume(struct http_conn *c)
         conn_input_flow(c);
 }
 
-static void conn_input(struct http_conn *c, const char *data, size_t len)
+void conn_input(struct http_conn *c, const char *data, size_t len)
 {
     if (c->lingering)
         return; /* drained and dropped */
@@ -256,7 +266,9 @@ static void recv_cb(struct ring_op *op, int res, uint32_t flags)
     bool more = (flags & IORING_CQE_F_MORE) != 0;
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
-        if (!c->dead)
+        if (!c->dead && c->tls)
+            conn_tls_input(c, ring_buf(s->ring, bid), (size_t)res);
+        else if (!c->dead)
             conn_input(c, ring_buf(s->ring, bid), (size_t)res);
         ring_buf_recycle(s->ring, bid);
     }
@@ -290,6 +302,7 @@ static void dispatch(struct http_conn *c)
     ex->head = r->method == HTTP_HEAD;
     ex->close_after = !r->keep_alive || c->srv->shutting_down;
     c->inflight++;
+    c->served = true;
     conn_timer_set(c, T_NONE);
     struct http_match *m = &ex->match;
     enum http_match_result mr =
@@ -435,6 +448,17 @@ static void conn_new(struct http_server *s, int fd)
     c->ex.conn = c;
     buf_init(&c->pending, pending_pause_at(s) + PENDING_SLACK_BUFS * (size_t)s->ring->buf_size);
     buf_init(&c->ex.headers, 8192);
+    buf_init(&c->tls_in, c->pending.max);
+    int trc = s->cfg->tls ? conn_tls_attach(c) : 0;
+    if (trc < 0) {
+        LOG(s->log, LOG_WARN, "tls engine set-up failed", "\"error\":\"%s\"", strerror(-trc));
+        http_parser_free(&c->parser);
+        buf_free(&c->pending);
+        buf_free(&c->ex.headers);
+        free(c);
+        close(fd);
+        return;
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     peer_name(c);
@@ -543,10 +567,12 @@ void http_server_shutdown(struct http_server *s)
     shutdown(s->lfd, SHUT_RD);
     for (struct http_conn *c = s->conns; c; c = c->next) {
         bool busy = c->ex.active || !out_empty(c) || http_parser_in_request(&c->parser);
-        if (!busy || c->raw)
-            conn_close(c);
-        else
+        if (busy && !c->raw)
             c->ex.close_after = true;
+        else if (c->tls && c->tls_ready && !c->raw) /* idle: say goodbye with close_notify */
+            conn_tls_bye(c);
+        else
+            conn_close(c);
     }
     s->shutdown_timer.cb = shutdown_timer_cb;
     ring_timer_arm(s->ring, &s->shutdown_timer, s->cfg->shutdown_timeout_ms);

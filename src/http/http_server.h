@@ -5,7 +5,9 @@
  * (http_respond* from the same reactor thread), streams (http_stream_*), serves a file
  * (http_respond_file, zero-copy through splice), or takes the connection over
  * (http_upgrade, for WebSocket). Pipelined requests are answered strictly in order: the next
- * request on a connection is parsed only once the current one has its full response queued. */
+ * request on a connection is parsed only once the current one has its full response queued.
+ * With a struct tls_server in the configuration every connection speaks TLS (http_tls.c);
+ * handlers see no difference. */
 #ifndef COMFYGATE_HTTP_SERVER_H
 #define COMFYGATE_HTTP_SERVER_H
 
@@ -17,6 +19,8 @@
 #include "http/http_parser.h"
 #include "http/http_router.h"
 #include "ring/ring.h"
+
+struct tls_server;
 
 struct http_server_config {
     struct http_limits limits;
@@ -32,6 +36,9 @@ struct http_server_config {
     size_t pipe_size;             /* splice pipe capacity */
     bool access_log;
     const char *server_name;
+    /* Every connection speaks TLS with these keys (src/tls); NULL: plain HTTP. The header
+     * timeout covers the handshake. */
+    const struct tls_server *tls;
     /* Runs for every parsed request before its route's handler, also when no route matched
      * (404/405, CORS preflights): it may add headers, fill the exchange's app slot, or answer
      * itself (returning true: the handler then does not run). NULL: none. */

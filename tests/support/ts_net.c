@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ts.h"
+#include "ts_tls.h"
 
 int ts_conn_open(struct ts_conn *c, int port)
 {
@@ -39,6 +40,8 @@ int ts_conn_open(struct ts_conn *c, int port)
 
 void ts_conn_close(struct ts_conn *c)
 {
+    if (c->tls)
+        ts_tls_free(c);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -57,6 +60,8 @@ void ts_conn_abort(struct ts_conn *c)
 
 int ts_conn_send(struct ts_conn *c, const void *p, size_t n)
 {
+    if (c->tls)
+        return ts_tls_write(c, p, n);
     const char *s = p;
     while (n > 0) {
         ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
@@ -101,6 +106,15 @@ int ts_conn_fill(struct ts_conn *c, int timeout_ms)
             return -ENOMEM;
         c->buf = nb;
         c->cap = ncap;
+    }
+    if (c->tls) { /* OpenSSL may hold decrypted bytes already: no poll, a receive timeout */
+        int n = ts_tls_read(c, c->buf + c->len, c->cap - c->len, timeout_ms);
+        if (n < 0)
+            return n;
+        c->eof = n == 0;
+        c->len += (size_t)n;
+        c->buf[c->len] = '\0';
+        return n;
     }
     struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
     int pr;

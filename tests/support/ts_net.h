@@ -14,7 +14,8 @@ struct ts_conn {
     int fd;
     char *buf; /* received, not yet consumed */
     size_t len, cap;
-    bool eof; /* the peer closed (FIN or RST) */
+    bool eof;  /* the peer closed (FIN or RST; under TLS also close_notify or a fatal alert) */
+    void *tls; /* an OpenSSL SSL * once ts_tls_start has run: sends and receives use it */
 };
 
 #define TS_MAX_HDRS 64

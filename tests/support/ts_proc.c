@@ -17,6 +17,7 @@
 
 #include "ts.h"
 #include "ts_net.h"
+#include "ts_tls.h"
 
 extern char **environ;
 
@@ -160,7 +161,11 @@ static int wait_ready(struct ts_server *s, const char *port_file)
         }
         if (s->port <= 0)
             s->port = read_port(port_file);
-        if (s->port > 0 && ts_http_status(s->port, "/ready", 2000) == 200)
+        int st = -1;
+        if (s->port > 0)
+            st = s->tls ? ts_https_status(s->port, "/ready", 2000)
+                        : ts_http_status(s->port, "/ready", 2000);
+        if (st == 200)
             return 0;
         ts_sleep_ms(10);
     }
@@ -172,6 +177,8 @@ int ts_server_start(struct ts_server *s, const char *const *env)
 {
     memset(s, 0, sizeof(*s));
     s->pid = -1;
+    for (const char *const *e = env; e && *e; e++)
+        s->tls = s->tls || (strncmp(*e, "TLS_CERT_FILE=", 14) == 0 && (*e)[14]);
     if (ts_mkdtemp(s->dir, sizeof(s->dir)) < 0) {
         ts_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
         return -1;

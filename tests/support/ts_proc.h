@@ -18,6 +18,7 @@
 struct ts_server {
     pid_t pid;
     int port;
+    bool tls;                    /* started with TLS_CERT_FILE: readiness is checked over TLS */
     bool reaped;
     int wstatus;                 /* waitpid status once reaped */
     char dir[256];               /* scratch directory, removed by ts_server_cleanup */
@@ -26,8 +27,8 @@ struct ts_server {
     struct ts_server *next_live; /* harness list of started, not yet cleaned-up servers */
 };
 
-/* env: NULL-terminated "NAME=value" overrides (may be NULL). Returns 0, or -1 after recording
- * a failure. */
+/* env: NULL-terminated "NAME=value" overrides (may be NULL). With a TLS_CERT_FILE among them
+ * the readiness check speaks TLS. Returns 0, or -1 after recording a failure. */
 int ts_server_start(struct ts_server *s, const char *const *env);
 /* SIGTERM, wait up to timeout_ms for the exit, then ts_server_check_exit(s, 0); removes the
  * scratch directory. Returns 0 when the server stopped cleanly. */
