@@ -37,16 +37,7 @@ struct fetch_req {
 static int fetch_work(struct store *s, struct store_req *r)
 {
     struct fetch_req *f = (struct fetch_req *)r;
-    sqlite3_stmt *st = store_stmt(s, "SELECT rowid AS row_id, * FROM jobs WHERE id = ?1");
-    sqlite3_stmt *ot = store_stmt(s, "SELECT * FROM outputs WHERE job_id = ?1"
-                                     " ORDER BY created_at, rowid");
-    if (!st || !ot)
-        return SQLITE_ERROR;
-    sqlite3_bind_text(st, 1, f->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(ot, 1, f->id, -1, SQLITE_STATIC);
-    int rc = store_rows_json(st, f->rows);
-    if (rc == SQLITE_OK)
-        rc = store_rows_json(ot, f->outputs);
+    int rc = job_store_read(s, f->id, f->rows, f->outputs);
     json_t *row = json_array_get(f->rows, 0);
     if (rc != SQLITE_OK || !row)
         return rc;
@@ -331,14 +322,7 @@ static int watch_work(struct store *s, struct store_req *r)
     json_t *id;
     json_array_foreach(w->ids, i, id)
     {
-        sqlite3_stmt *st = store_stmt(s, "SELECT * FROM jobs WHERE id = ?1");
-        sqlite3_stmt *ot = store_stmt(s, "SELECT * FROM outputs WHERE job_id = ?1"
-                                         " ORDER BY created_at, rowid");
-        if (!st || !ot)
-            return SQLITE_ERROR;
-        sqlite3_bind_text(st, 1, json_string_value(id), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ot, 1, json_string_value(id), -1, SQLITE_TRANSIENT);
-        if (store_rows_json(st, w->rows) != SQLITE_OK || store_rows_json(ot, w->outputs))
+        if (job_store_read(s, json_string_value(id), w->rows, w->outputs) != SQLITE_OK)
             return SQLITE_ERROR;
     }
     return SQLITE_OK;

@@ -69,15 +69,7 @@ static int claimed_rows(struct store *s, struct claim_req *c)
     json_t *id;
     json_array_foreach(c->ids, i, id)
     {
-        sqlite3_stmt *st = store_stmt(s, "SELECT * FROM jobs WHERE id = ?1");
-        sqlite3_stmt *ot = store_stmt(s, "SELECT * FROM outputs WHERE job_id = ?1"
-                                         " ORDER BY created_at, rowid");
-        if (!st || !ot)
-            return SQLITE_ERROR;
-        sqlite3_bind_text(st, 1, json_string_value(id), -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(ot, 1, json_string_value(id), -1, SQLITE_TRANSIENT);
-        if (store_rows_json(st, c->rows) != SQLITE_OK ||
-            store_rows_json(ot, c->outputs) != SQLITE_OK)
+        if (job_store_read(s, json_string_value(id), c->rows, c->outputs) != SQLITE_OK)
             return SQLITE_ERROR;
     }
     return SQLITE_OK;

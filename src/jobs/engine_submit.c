@@ -296,19 +296,6 @@ struct preflight {
     json_t *idem, *cache, *rows, *outputs;
 };
 
-static int preflight_job(struct store *s, struct preflight *p, const char *id)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT * FROM jobs WHERE id = ?1");
-    sqlite3_stmt *ot = store_stmt(s, "SELECT * FROM outputs WHERE job_id = ?1"
-                                     " ORDER BY created_at, rowid");
-    if (!st || !ot)
-        return SQLITE_ERROR;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(ot, 1, id, -1, SQLITE_TRANSIENT);
-    int rc = store_rows_json(st, p->rows);
-    return rc == SQLITE_OK ? store_rows_json(ot, p->outputs) : rc;
-}
-
 static int preflight_work(struct store *s, struct store_req *r)
 {
     struct preflight *p = (struct preflight *)r;
@@ -335,7 +322,7 @@ static int preflight_work(struct store *s, struct store_req *r)
     }
     json_t *hit = json_array_get(json_array_size(p->idem) ? p->idem : p->cache, 0);
     const char *id = json_string_value(json_object_get(hit, "job_id"));
-    return id ? preflight_job(s, p, id) : SQLITE_OK;
+    return id ? job_store_read(s, id, p->rows, p->outputs) : SQLITE_OK;
 }
 
 static void preflight_done(struct store_req *r)

@@ -436,3 +436,16 @@ json_t *job_store_load_one(struct store *st, const char *id)
     json_decref(lr.rows);
     return row;
 }
+
+int job_store_read(struct store *s, const char *id, json_t *rows, json_t *outputs)
+{
+    sqlite3_stmt *st = store_stmt(s, "SELECT rowid AS row_id, * FROM jobs WHERE id = ?1");
+    sqlite3_stmt *ot = store_stmt(s, "SELECT * FROM outputs WHERE job_id = ?1"
+                                     " ORDER BY created_at, rowid");
+    if (!st || !ot)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(ot, 1, id, -1, SQLITE_TRANSIENT);
+    int rc = store_rows_json(st, rows);
+    return rc == SQLITE_OK ? store_rows_json(ot, outputs) : rc;
+}

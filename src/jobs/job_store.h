@@ -47,6 +47,10 @@ struct job_blobs_load {
 };
 int job_store_blobs_load(struct store *st, struct ring *origin, struct job_blobs_load *l);
 
+/* Store thread: appends job id's row ({"row_id": rowid, ...columns}) to rows and its output
+ * rows to outputs. SQLite's result. */
+int job_store_read(struct store *s, const char *id, json_t *rows, json_t *outputs);
+
 /* Blocking (start-up only): {"jobs": the newest `limit` jobs plus every unfinished one, oldest
  * first; "outputs": their outputs; "idem": live idempotency keys; "cache": live cache entries},
  * and the largest seq ever used. */
