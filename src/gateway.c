@@ -125,6 +125,7 @@ static int engine_start(struct reactor *re)
     struct engine_config ec;
     memset(&ec, 0, sizeof(ec));
     ec.max_queue = c->max_queue;
+    ec.max_concurrency = c->max_concurrency;
     ec.max_queue_per_tenant = c->max_queue_per_tenant;
     ec.max_jobs_in_memory = c->max_jobs_in_memory;
     ec.timeout_ms = c->comfyui_timeout_ms;

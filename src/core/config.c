@@ -92,6 +92,8 @@ static const struct setting settings[] = {
      "data directory: database and outputs/<job id>/"},
     {"WORKFLOWS_DIR", K_STR, F(workflows_dir), 0, 0, "./workflows",
      "bundled workflow templates loaded at start"},
+    {"MAX_CONCURRENCY", K_U32, F(max_concurrency), 0, 1000000, "0",
+     "jobs this gateway runs at once, over all its backends (0: as many as they take)"},
     {"MAX_QUEUE", K_U64, F(max_queue), 1, 10000000, "10000", "queued jobs, all tenants (429)"},
     {"MAX_QUEUE_PER_TENANT", K_U64, F(max_queue_per_tenant), 1, 10000000, "1000",
      "queued jobs of one tenant (429)"},

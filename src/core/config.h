@@ -53,6 +53,7 @@ struct config {
     char storage_provider[16];
     char storage_local_path[1024];
     char workflows_dir[1024];
+    uint32_t max_concurrency;
     uint64_t max_queue;
     uint64_t max_queue_per_tenant;
     uint64_t max_image_size;

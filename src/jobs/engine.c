@@ -655,7 +655,8 @@ bool engine_start_job(struct engine *e, struct job *j)
  * head job that must wait holds back the jobs behind it. */
 void engine_dispatch(struct engine *e)
 {
-    while (e->jt.heap_len && !e->stopping && e->fleet) {
+    while (e->jt.heap_len && !e->stopping && e->fleet &&
+           (!e->cfg.max_concurrency || e->running < e->cfg.max_concurrency)) {
         struct job *j = e->jt.heap[0];
         if (!j->durable)
             break; /* its 202 has not gone out yet: it may still be refused */

@@ -22,6 +22,7 @@
 
 struct engine_config {
     size_t max_queue;            /* queued jobs, all tenants (429 QUEUE_FULL past it) */
+    size_t max_concurrency;      /* jobs running at once (0: as many as the backends take) */
     size_t max_queue_per_tenant;
     size_t max_jobs_in_memory;   /* finished jobs beyond this are dropped from memory */
     uint32_t timeout_ms;         /* COMFYUI_TIMEOUT_MS */

@@ -190,6 +190,8 @@ static unsigned room(const struct engine *e)
             free += (long)b->spec.max_inflight - (long)b->inflight;
     }
     free -= (long)e->jt.heap_len;
+    if (e->cfg.max_concurrency && free > (long)e->cfg.max_concurrency - (long)e->running)
+        free = (long)e->cfg.max_concurrency - (long)e->running;
     return free <= 0 ? 0 : free > 32 ? 32 : (unsigned)free;
 }
 

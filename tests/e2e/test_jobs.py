@@ -250,6 +250,33 @@ def test_queue_full_429():
         sim.kill()
 
 
+def test_max_concurrency():
+    """MAX_CONCURRENCY=1 with two idle backends: the jobs still run one at a time (their
+    execution intervals, as both simulators recorded them, never overlap)."""
+    sims = [gw.sim("--exec-ms", "150"), gw.sim("--exec-ms", "150")]
+    g = gw.gateway({"COMFYUI_URLS": ",".join("http://127.0.0.1:%d" % s.port for s in sims),
+                    "MAX_CONCURRENCY": "1", "CACHE_ENABLED": "false",
+                    "COMFYUI_PROBE_INTERVAL_MS": "200"})
+    try:
+        gw.wait_backends(g.port, 2)
+        ids = [submit({"workflowId": "smoke", "inputs": {"width": 10 + i}}, port=g.port)[3]["jobId"]
+               for i in range(4)]
+        done = [gw.wait_job(g.port, x) for x in ids]
+        assert all(d["status"] == "succeeded" for d in done), done
+        spans = []
+        for s_ in sims:
+            for h in gw.request(s_.port, "GET", "/history")[3].values():
+                ts = {m[0]: m[1]["timestamp"] for m in h["status"]["messages"]}
+                spans.append((ts["execution_start"], ts["execution_success"]))
+        spans.sort()
+        assert len(spans) == 4
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
+    finally:
+        g.stop()
+        for s_ in sims:
+            s_.kill()
+
+
 def test_timeout():
     sim = gw.sim("--models", SDXL, "--fault", "hang")
     g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port, "COMFYUI_TIMEOUT_MS": "400"})
@@ -313,7 +340,8 @@ if __name__ == "__main__":
         for t in (test_submit_poll_download, test_base64_download, test_sdxl_progress_over_sse,
                   test_missing_seed_is_drawn_and_reported, test_cache_hit, test_idempotency,
                   test_bad_inputs_store_nothing, test_list_filters_and_cursor,
-                  test_priorities_reorder_and_cancel, test_queue_full_429, test_timeout,
+                  test_priorities_reorder_and_cancel, test_queue_full_429, test_max_concurrency,
+                  test_timeout,
                   test_privacy_mode):
             S.run(t)
     finally:
