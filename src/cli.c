@@ -247,6 +247,8 @@ int cli_add_workflow(const struct config *cfg, int argc, char **argv)
     if (!w || workflow_parse(doc, o.id, w, err, sizeof(err)) < 0) {
         fprintf(stderr, "comfygate: %s: %s\n", o.file, w ? err : "out of memory");
         json_decref(doc);
+        if (w)
+            workflow_free(w); /* what the parse built before it failed */
         free(w);
         return 1;
     }
