@@ -113,6 +113,9 @@ struct save_ctx {
     struct engine *e;
     engine_submit_cb cb; /* the first save of a submit answers the client */
     void *cb_ctx;
+    /* the snapshot holds the write-ahead of the attempt whose submit is held (its prompt id):
+     * once committed, that submit may go, whatever was changed since */
+    char write_ahead[40];
 };
 
 static void saved_cb(struct job_save *s)
@@ -157,10 +160,13 @@ static void saved_cb(struct job_save *s)
         sc->cb(&res, sc->cb_ctx);
     }
     bool first = sc->cb != NULL;
+    bool wrote_ahead = j->submit_held && sc->write_ahead[0] &&
+                       !strcmp(sc->write_ahead, j->prompt_id);
     free(sc);
-    if (j->submit_held && !j->dirty) {
+    if (wrote_ahead) {
         /* the attempt's prompt id is on disk (or the store failed: run anyway rather than
-         * stall): a crash from here on finds the prompt again instead of running it twice */
+         * stall): a crash from here on finds the prompt again instead of running it twice.
+         * A save still to come (dirty) does not hold the submit back. */
         j->submit_held = false;
         if (j->run)
             comfy_run_submit_go(j->run);
@@ -193,6 +199,8 @@ int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
     sc->cb_ctx = ctx;
     sc->save.job = j;
     sc->save.done = saved_cb;
+    if (j->submit_held)
+        snprintf(sc->write_ahead, sizeof(sc->write_ahead), "%s", j->prompt_id);
     sc->save.row = job_store_snapshot(j, j->run);
     int64_t cexp = 0;
     if (j->status == JOB_SUCCEEDED && !j->cache_hit && e->cfg.cache_enabled && j->cache_key[0])
@@ -599,7 +607,10 @@ bool engine_run_begin(struct engine *e, struct job *j, const struct comfy_input_
         return false;
     }
     if (j->run) {
-        engine_persist(e, j);
+        /* An attempt submitted at once has just saved its write-ahead, which carries the
+         * running state too: a second save would add a commit and hold back nothing. */
+        if (!j->submit_held)
+            engine_persist(e, j);
         emit_status(e, j);
     }
     return true;
