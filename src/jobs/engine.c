@@ -79,12 +79,8 @@ static void jlog(struct engine *e, struct job *j, const char *level, const char 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     job_log(j, level, "%s", msg);
-    if (j->subs) {
-        json_t *all = job_log_json(j);
-        json_t *last = json_incref(json_array_get(all, json_array_size(all) - 1));
-        json_decref(all);
-        emit(e, j, "log", last);
-    }
+    if (j->subs)
+        emit(e, j, "log", job_log_last_json(j));
 }
 
 void jlog_job(struct job *j, const char *level, const char *fmt, ...)
@@ -261,13 +257,8 @@ static void run_state(struct comfy_run *r)
     snprintf(j->backend, sizeof(j->backend), "%s", a->be->spec.url);
     snprintf(j->prompt_id, sizeof(j->prompt_id), "%.39s", a->prompt_id);
     j->attempts = r->tries;
-    if (j->subs && !j->done_emitting) {
-        json_t *o = job_to_json(j, -1);
-        json_t *p = json_incref(json_object_get(o, "progress"));
-        json_decref(o);
-        if (p)
-            emit(j->engine, j, "progress", p);
-    }
+    if (j->subs && !j->done_emitting && j->status == JOB_RUNNING) /* as job_to_json has it */
+        emit(j->engine, j, "progress", job_progress_json(j));
 }
 
 static void finish_run(struct job *j);

@@ -30,7 +30,7 @@ static json_t *ms_or_null(int64_t ms)
     return ms ? json_integer(ms) : json_null();
 }
 
-static json_t *progress_json(const struct job *j)
+json_t *job_progress_json(const struct job *j)
 {
     double value = j->nodes_total ? (double)j->nodes_done / j->nodes_total : 0;
     if (j->steps && j->nodes_total)
@@ -84,7 +84,7 @@ json_t *job_to_json(const struct job *j, long queue_position)
     if (queue_position >= 0)
         json_object_set_new(o, "queue_position", json_integer(queue_position));
     if (j->status == JOB_RUNNING)
-        json_object_set_new(o, "progress", progress_json(j));
+        json_object_set_new(o, "progress", job_progress_json(j));
     json_object_set_new(o, "outputs", outputs_json(j));
     if (j->error_code[0]) {
         json_object_set_new(o, "error",
@@ -158,15 +158,25 @@ void job_log(struct job *j, const char *level, const char *fmt, ...)
     j->nlog++;
 }
 
+static json_t *log_line_json(const struct job_log *l)
+{
+    return json_pack("{s:I, s:s, s:s}", "ts", (json_int_t)l->ts, "level", l->level, "message",
+                     l->message);
+}
+
+json_t *job_log_last_json(const struct job *j)
+{
+    const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
+    return j->nlog ? log_line_json(&j->log[(j->nlog - 1) % cap]) : NULL;
+}
+
 json_t *job_log_json(const struct job *j)
 {
     const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
     unsigned first = j->nlog > cap ? j->nlog - cap : 0;
     json_t *arr = json_array();
     for (unsigned i = first; i < j->nlog; i++) {
-        const struct job_log *l = &j->log[i % cap];
-        json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "ts", (json_int_t)l->ts, "level",
-                                             l->level, "message", l->message));
+        json_array_append_new(arr, log_line_json(&j->log[i % cap]));
     }
     return arr;
 }

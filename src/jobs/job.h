@@ -118,5 +118,9 @@ void job_free(struct job *j);
 void job_log(struct job *j, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 json_t *job_log_json(const struct job *j);
+/* The last log line as job_log_json gives it, or NULL when there is none. */
+json_t *job_log_last_json(const struct job *j);
+/* The "progress" object of a running job's API view. */
+json_t *job_progress_json(const struct job *j);
 
 #endif
