@@ -79,12 +79,15 @@ void jobtable_forget(struct jobtable *t, struct job *j)
     }
 }
 
-/* Drops the oldest finished jobs from memory past max_jobs_in_memory (they stay in the store). */
+/* Drops the oldest finished jobs from memory past max_jobs_in_memory (they stay in the store).
+ * Runs at every dispatch, so it must cost nothing below the bound; past it, one walk drops down
+ * to 15/16 of the bound, so that walking every job happens once per max/16 new jobs, not once
+ * per job. */
 void jobtable_evict(struct jobtable *t, size_t max_in_memory)
 {
-    size_t w = 0, drop = t->norder > max_in_memory
-                             ? t->norder - max_in_memory
-                             : 0;
+    if (t->norder <= max_in_memory)
+        return;
+    size_t w = 0, drop = t->norder - max_in_memory + max_in_memory / 16;
     for (size_t i = 0; i < t->norder; i++) {
         struct job *j = t->order[i];
         if (drop && job_finished(j) && !j->persisting && !j->run) {

@@ -25,7 +25,8 @@ int jobtable_put(struct jobtable *t, struct job *j);
 struct job *jobtable_get(struct jobtable *t, const char *id);
 /* Takes j out of the table (not freed): a submit the store refused. */
 void jobtable_forget(struct jobtable *t, struct job *j);
-/* Drops (and frees) the oldest finished, idle jobs beyond max_in_memory. */
+/* Drops (and frees) the oldest finished, idle jobs once there are more than max_in_memory, down
+ * to 15/16 of it (fewer when not enough of them are finished and idle). */
 void jobtable_evict(struct jobtable *t, size_t max_in_memory);
 int jobtable_push(struct jobtable *t, struct job *j);
 void jobtable_unqueue(struct jobtable *t, struct job *j);
