@@ -629,10 +629,10 @@ static bool start_job(struct engine *e, struct job *j)
  * head job that must wait holds back the jobs behind it. */
 void engine_dispatch(struct engine *e)
 {
-    while (e->jt.heap_len && !e->stopping && e->fleet) {
-        struct job *j = e->jt.heap[0];
-        if (!j->durable)
-            break; /* its 202 has not gone out yet: it may still be refused */
+    while (!e->stopping && e->fleet) {
+        struct job *j = jobtable_head(&e->jt);
+        if (!j || !j->durable)
+            break; /* none, or its 202 has not gone out yet: it may still be refused */
         struct comfy_backend *b = NULL;
         char why[256];
         enum comfy_route rr = comfy_fleet_route(e->fleet, j->graph, NULL, &b, why, sizeof(why));

@@ -218,7 +218,7 @@ static void accept_job(struct engine *e, struct job *j, const char *ikey, const 
     bool hit = e->cfg.cache_enabled && j->cache_key[0] && cache_hit(e, j);
     if (hit && e->cfg.privacy_mode)
         engine_redact(j);
-    if (!hit && (e->jt.heap_len >= e->cfg.max_queue ||
+    if (!hit && (e->jt.nqueued >= e->cfg.max_queue ||
                  jobtable_queued_for(&e->jt, owner) >= e->cfg.max_queue_per_tenant)) {
         job_free(j);
         blobs_free(blobs, nblobs);

@@ -56,7 +56,9 @@ struct job {
     json_t *graph;    /* rendered; dropped once finished */
     int priority;
     uint64_t seq;
-    size_t heap_idx; /* 0: not queued */
+    bool queued; /* in the queue (jobtable) */
+    struct job *q_left, *q_right; /* queue treap (jobtable.c) */
+    uint32_t q_weight, q_size;
     enum job_status status;
     bool cache_hit;
     unsigned attempts;
