@@ -129,6 +129,7 @@ void job_free(struct job *j)
     json_decref(j->node_errors);
     json_decref(j->request);
     free(j->outputs);
+    free(j->log);
     free(j);
 }
 
@@ -147,7 +148,16 @@ static void strip_userinfo(char *s)
 
 void job_log(struct job *j, const char *level, const char *fmt, ...)
 {
-    struct job_log *l = &j->log[j->nlog % (sizeof(j->log) / sizeof(j->log[0]))];
+    /* line i lives at i % JOB_LOG_LINES: the ring grows (4, 8, 16, 32) before it wraps */
+    if (j->nlog < JOB_LOG_LINES && j->nlog == j->log_cap) {
+        unsigned nc = j->log_cap ? j->log_cap * 2 : 4;
+        struct job_log *nl = realloc(j->log, nc * sizeof(*nl));
+        if (!nl)
+            return; /* out of memory: the line is lost, not the job */
+        j->log = nl;
+        j->log_cap = nc;
+    }
+    struct job_log *l = &j->log[j->nlog % JOB_LOG_LINES];
     l->ts = job_now_ms();
     snprintf(l->level, sizeof(l->level), "%s", level);
     va_list ap;
@@ -166,17 +176,14 @@ static json_t *log_line_json(const struct job_log *l)
 
 json_t *job_log_last_json(const struct job *j)
 {
-    const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
-    return j->nlog ? log_line_json(&j->log[(j->nlog - 1) % cap]) : NULL;
+    return j->nlog ? log_line_json(&j->log[(j->nlog - 1) % JOB_LOG_LINES]) : NULL;
 }
 
 json_t *job_log_json(const struct job *j)
 {
-    const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
-    unsigned first = j->nlog > cap ? j->nlog - cap : 0;
+    unsigned first = j->nlog > JOB_LOG_LINES ? j->nlog - JOB_LOG_LINES : 0;
     json_t *arr = json_array();
-    for (unsigned i = first; i < j->nlog; i++) {
-        json_array_append_new(arr, log_line_json(&j->log[i % cap]));
-    }
+    for (unsigned i = first; i < j->nlog; i++)
+        json_array_append_new(arr, log_line_json(&j->log[i % JOB_LOG_LINES]));
     return arr;
 }

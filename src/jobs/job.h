@@ -101,14 +101,18 @@ struct job {
     char idem_key[300];  /* owner \x1f key, when the submit carried one */
     char idem_hash[65];
     int64_t idem_expires_ms;
-    /* the job's log, a bounded ring of sanitised lines */
+    /* the job's log, a bounded ring of sanitised lines; allocated as lines come (most jobs
+     * have two or three), up to JOB_LOG_LINES */
     struct job_log {
         int64_t ts;
         char level[8];
         char message[200];
-    } log[32];
-    unsigned nlog; /* total lines ever; the ring keeps the last 32 */
+    } *log;
+    unsigned log_cap;
+    unsigned nlog; /* total lines ever; the ring keeps the last JOB_LOG_LINES */
 };
+
+#define JOB_LOG_LINES 32
 
 const char *job_status_name(enum job_status s);
 bool job_finished(const struct job *j);
