@@ -44,6 +44,15 @@ int comfy_fleet_init(struct comfy_fleet *f, struct ring *r, const struct comfy_b
     int rc = ring_curl_init(&f->rc, r);
     if (rc < 0)
         return rc;
+    /* Keep-alive connections to every backend: without a size, curl's connection cache holds
+     * 4 per transfer *in progress*, a few at a quiet moment, so it closed idle backend
+     * connections and the next call connected again. Room for what a backend can have in
+     * flight at once (its attempts' control and download calls, probe, /free), plus input
+     * URL fetches. */
+    long conns = 32;
+    for (size_t i = 0; i < n; i++)
+        conns += 2 * (long)(specs[i].max_inflight ? specs[i].max_inflight : 1) + 2;
+    curl_multi_setopt(f->rc.multi, CURLMOPT_MAXCONNECTS, conns);
     f->backends = calloc(n, sizeof(*f->backends));
     if (!f->backends)
         return -ENOMEM;
