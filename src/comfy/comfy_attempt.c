@@ -183,7 +183,14 @@ static void submit_done(struct comfy_call *c, int err, long status)
         a->node_errors = json_incref(ne);
     json_decref(body);
     a->submit_unsure = false;
-    set_state(a, CA_QUEUED);
+    if (a->exec_finished) {
+        /* The backend's events overtook its answer (a prompt that ran at once): the collect
+         * they started could not ask /history while this call was busy, so ask now. */
+        history_check(a, true);
+        return;
+    }
+    if (a->state < CA_QUEUED) /* execution_start may have come first too */
+        set_state(a, CA_QUEUED);
     if (!a->be->ws_open)
         poll_start(a);
 }

@@ -44,6 +44,15 @@ int comfy_fleet_init(struct comfy_fleet *f, struct ring *r, const struct comfy_b
     int rc = ring_curl_init(&f->rc, r);
     if (rc < 0)
         return rc;
+    /* Keep-alive connections to every backend: without a size, curl's connection cache holds
+     * 4 per transfer *in progress*, a few at a quiet moment, so it closed idle backend
+     * connections and the next call connected again. Room for what a backend can have in
+     * flight at once (its attempts' control and download calls, probe, /free), plus input
+     * URL fetches. */
+    long conns = 32;
+    for (size_t i = 0; i < n; i++)
+        conns += 2 * (long)(specs[i].max_inflight ? specs[i].max_inflight : 1) + 2;
+    curl_multi_setopt(f->rc.multi, CURLMOPT_MAXCONNECTS, conns);
     f->backends = calloc(n, sizeof(*f->backends));
     if (!f->backends)
         return -ENOMEM;
@@ -98,16 +107,13 @@ static double route_cost(const struct comfy_fleet *f, const struct comfy_backend
     return cost;
 }
 
-enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
-                                   const bool *exclude, struct comfy_backend **out, char *why,
-                                   size_t len)
+/* Why no backend can take the graph now: BUSY when one that could run it is busy or unhealthy,
+ * UNSUPPORTED (with the first reason, in rotation order) when none of the known ones can. */
+static enum comfy_route route_none(struct comfy_fleet *f, const json_t *graph, const bool *exclude,
+                                   char *why, size_t len)
 {
-    const char *ckpt = comfy_graph_checkpoint(graph);
-    struct comfy_backend *best = NULL;
-    double best_cost = 0;
-    bool capable_somewhere = false, any_known = false;
     char first_why[256] = "";
-    *out = NULL;
+    bool any_known = false;
     for (size_t k = 0; k < f->n; k++) {
         size_t i = (k + f->rr) % f->n;
         struct comfy_backend *b = &f->backends[i];
@@ -115,13 +121,41 @@ enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
             continue;
         any_known = true;
         char w[256];
-        if (!comfy_caps_supports(&b->caps, graph, w, sizeof(w))) {
-            if (!first_why[0])
-                snprintf(first_why, sizeof(first_why), "%s", w);
-            continue;
+        if (comfy_caps_supports(&b->caps, graph, w, sizeof(w))) {
+            if (why)
+                snprintf(why, len, "every capable backend is busy or unhealthy");
+            return COMFY_ROUTE_BUSY;
         }
-        capable_somewhere = true;
-        if (!comfy_backend_available(b))
+        if (!first_why[0])
+            snprintf(first_why, sizeof(first_why), "%s", w);
+    }
+    if (any_known) {
+        if (why)
+            snprintf(why, len, "%s", first_why);
+        return COMFY_ROUTE_UNSUPPORTED;
+    }
+    if (why)
+        snprintf(why, len, "no ComfyUI backend is reachable");
+    return COMFY_ROUTE_NO_BACKEND;
+}
+
+enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
+                                   const bool *exclude, struct comfy_backend **out, char *why,
+                                   size_t len)
+{
+    const char *ckpt = comfy_graph_checkpoint(graph);
+    struct comfy_backend *best = NULL;
+    double best_cost = 0;
+    *out = NULL;
+    /* Only backends with room are candidates, and their availability is a few field reads
+     * while a capability check walks the graph against /object_info: check it first, so a
+     * busy fleet (the usual state under load, asked again at every dispatch) costs one
+     * capability check, not one per backend. */
+    for (size_t k = 0; k < f->n; k++) {
+        size_t i = (k + f->rr) % f->n;
+        struct comfy_backend *b = &f->backends[i];
+        if ((exclude && exclude[i]) || !comfy_backend_available(b) ||
+            !comfy_caps_supports(&b->caps, graph, NULL, 0))
             continue;
         double c = route_cost(f, b, ckpt);
         /* equal cost: the heavier weight wins, equal weights rotate (rr start) */
@@ -135,19 +169,7 @@ enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
         *out = best;
         return COMFY_ROUTE_OK;
     }
-    if (capable_somewhere) {
-        if (why)
-            snprintf(why, len, "every capable backend is busy or unhealthy");
-        return COMFY_ROUTE_BUSY;
-    }
-    if (any_known) {
-        if (why)
-            snprintf(why, len, "%s", first_why);
-        return COMFY_ROUTE_UNSUPPORTED;
-    }
-    if (why)
-        snprintf(why, len, "no ComfyUI backend is reachable");
-    return COMFY_ROUTE_NO_BACKEND;
+    return route_none(f, graph, exclude, why, len);
 }
 
 json_t *comfy_fleet_state_json(const struct comfy_fleet *f)

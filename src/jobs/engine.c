@@ -79,12 +79,8 @@ static void jlog(struct engine *e, struct job *j, const char *level, const char 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     job_log(j, level, "%s", msg);
-    if (j->subs) {
-        json_t *all = job_log_json(j);
-        json_t *last = json_incref(json_array_get(all, json_array_size(all) - 1));
-        json_decref(all);
-        emit(e, j, "log", last);
-    }
+    if (j->subs)
+        emit(e, j, "log", job_log_last_json(j));
 }
 
 void jlog_job(struct job *j, const char *level, const char *fmt, ...)
@@ -113,6 +109,9 @@ struct save_ctx {
     struct engine *e;
     engine_submit_cb cb; /* the first save of a submit answers the client */
     void *cb_ctx;
+    /* the snapshot holds the write-ahead of the attempt whose submit is held (its prompt id):
+     * once committed, that submit may go, whatever was changed since */
+    char write_ahead[40];
 };
 
 static void saved_cb(struct job_save *s)
@@ -174,10 +173,13 @@ static void saved_cb(struct job_save *s)
         }
     }
     bool first = sc->cb != NULL;
+    bool wrote_ahead = j->submit_held && sc->write_ahead[0] &&
+                       !strcmp(sc->write_ahead, j->prompt_id);
     free(sc);
-    if (j->submit_held && !j->dirty) {
+    if (wrote_ahead) {
         /* the attempt's prompt id is on disk (or the store failed: run anyway rather than
-         * stall): a crash from here on finds the prompt again instead of running it twice */
+         * stall): a crash from here on finds the prompt again instead of running it twice.
+         * A save still to come (dirty) does not hold the submit back. */
         j->submit_held = false;
         if (j->run)
             comfy_run_submit_go(j->run);
@@ -211,6 +213,8 @@ int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
     sc->cb_ctx = ctx;
     sc->save.job = j;
     sc->save.done = saved_cb;
+    if (j->submit_held)
+        snprintf(sc->write_ahead, sizeof(sc->write_ahead), "%s", j->prompt_id);
     sc->save.row = job_store_snapshot(j, j->run);
     int64_t cexp = 0;
     if (j->status == JOB_SUCCEEDED && !j->cache_hit && e->cfg.cache_enabled && j->cache_key[0])
@@ -273,13 +277,8 @@ static void run_state(struct comfy_run *r)
     j->attempts = r->tries;
     if (a->state == CA_RUNNING)
         engine_hook(j->engine, j, "progress");
-    if (j->subs && !j->done_emitting) {
-        json_t *o = job_to_json(j, -1);
-        json_t *p = json_incref(json_object_get(o, "progress"));
-        json_decref(o);
-        if (p)
-            emit(j->engine, j, "progress", p);
-    }
+    if (j->subs && !j->done_emitting && j->status == JOB_RUNNING) /* as job_to_json has it */
+        emit(j->engine, j, "progress", job_progress_json(j));
 }
 
 static void finish_run(struct job *j);
@@ -626,7 +625,10 @@ bool engine_run_begin(struct engine *e, struct job *j, const struct comfy_input_
         return false;
     }
     if (j->run) {
-        engine_persist(e, j);
+        /* An attempt submitted at once has just saved its write-ahead, which carries the
+         * running state too: a second save would add a commit and hold back nothing. */
+        if (!j->submit_held)
+            engine_persist(e, j);
         emit_status(e, j);
     }
     return true;
@@ -655,11 +657,11 @@ bool engine_start_job(struct engine *e, struct job *j)
  * head job that must wait holds back the jobs behind it. */
 void engine_dispatch(struct engine *e)
 {
-    while (e->jt.heap_len && !e->stopping && e->fleet &&
+    while (!e->stopping && e->fleet &&
            (!e->cfg.max_concurrency || e->running < e->cfg.max_concurrency)) {
-        struct job *j = e->jt.heap[0];
-        if (!j->durable)
-            break; /* its 202 has not gone out yet: it may still be refused */
+        struct job *j = jobtable_head(&e->jt);
+        if (!j || !j->durable)
+            break; /* none, or its 202 has not gone out yet: it may still be refused */
         struct comfy_backend *b = NULL;
         char why[256];
         enum comfy_route rr = comfy_fleet_route(e->fleet, j->graph, NULL, &b, why, sizeof(why));

@@ -194,7 +194,7 @@ int engine_recover(struct engine *e)
     /* Outputs first: a re-attached job fetches its files again over the same names. */
     for (size_t k = 0; k < e->jt.norder; k++) {
         struct job *j = e->jt.order[k];
-        if (job_finished(j) || !j->graph || j->run || j->heap_idx)
+        if (job_finished(j) || !j->graph || j->run || j->queued)
             continue;
         if (j->status == JOB_RUNNING && engine_reattach(e, j))
             continue;

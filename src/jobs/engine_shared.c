@@ -157,7 +157,7 @@ static void claim_done(struct store_req *r)
         json_array_foreach(c->rows, i, row)
         {
             struct job *j = jobtable_get(&e->jt, json_string_value(json_object_get(row, "id")));
-            if (!j || j->heap_idx || j->run || j->prep)
+            if (!j || j->queued || j->run || j->prep)
                 continue;
             if (j->status == JOB_RUNNING && engine_reattach(e, j))
                 continue; /* its instance died: follow its prompt */
@@ -189,7 +189,7 @@ static unsigned room(const struct engine *e)
         if (comfy_backend_available(b))
             free += (long)b->spec.max_inflight - (long)b->inflight;
     }
-    free -= (long)e->jt.heap_len;
+    free -= (long)e->jt.nqueued;
     if (e->cfg.max_concurrency && free > (long)e->cfg.max_concurrency - (long)e->running)
         free = (long)e->cfg.max_concurrency - (long)e->running;
     return free <= 0 ? 0 : free > 32 ? 32 : (unsigned)free;

@@ -227,7 +227,7 @@ static void submit_end(struct engine *e, struct job *j, const char *ikey, const 
 static bool queue_full(const struct engine *e, const char *owner)
 {
     if (!e->cfg.shared)
-        return e->jt.heap_len >= e->cfg.max_queue ||
+        return e->jt.nqueued >= e->cfg.max_queue ||
                jobtable_queued_for(&e->jt, owner) >= e->cfg.max_queue_per_tenant;
     json_int_t all = json_integer_value(json_object_get(e->queued_counts, "*"));
     json_int_t mine = json_integer_value(json_object_get(e->queued_counts, owner));

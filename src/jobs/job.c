@@ -152,6 +152,7 @@ void job_free(struct job *j)
     json_decref(j->node_times);
     free(j->callback_url);
     free(j->outputs);
+    free(j->log);
     free(j);
 }
 
@@ -170,7 +171,16 @@ static void strip_userinfo(char *s)
 
 void job_log(struct job *j, const char *level, const char *fmt, ...)
 {
-    struct job_log *l = &j->log[j->nlog % (sizeof(j->log) / sizeof(j->log[0]))];
+    /* line i lives at i % JOB_LOG_LINES: the ring grows (4, 8, 16, 32) before it wraps */
+    if (j->nlog < JOB_LOG_LINES && j->nlog == j->log_cap) {
+        unsigned nc = j->log_cap ? j->log_cap * 2 : 4;
+        struct job_log *nl = realloc(j->log, nc * sizeof(*nl));
+        if (!nl)
+            return; /* out of memory: the line is lost, not the job */
+        j->log = nl;
+        j->log_cap = nc;
+    }
+    struct job_log *l = &j->log[j->nlog % JOB_LOG_LINES];
     l->ts = job_now_ms();
     snprintf(l->level, sizeof(l->level), "%s", level);
     va_list ap;
@@ -181,16 +191,23 @@ void job_log(struct job *j, const char *level, const char *fmt, ...)
     j->nlog++;
 }
 
+static json_t *log_line_json(const struct job_log *l)
+{
+    return json_pack("{s:I, s:s, s:s}", "ts", (json_int_t)l->ts, "level", l->level, "message",
+                     l->message);
+}
+
+json_t *job_log_last_json(const struct job *j)
+{
+    return j->nlog ? log_line_json(&j->log[(j->nlog - 1) % JOB_LOG_LINES]) : NULL;
+}
+
 json_t *job_log_json(const struct job *j)
 {
-    const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
-    unsigned first = j->nlog > cap ? j->nlog - cap : 0;
+    unsigned first = j->nlog > JOB_LOG_LINES ? j->nlog - JOB_LOG_LINES : 0;
     json_t *arr = json_array();
-    for (unsigned i = first; i < j->nlog; i++) {
-        const struct job_log *l = &j->log[i % cap];
-        json_array_append_new(arr, json_pack("{s:I, s:s, s:s}", "ts", (json_int_t)l->ts, "level",
-                                             l->level, "message", l->message));
-    }
+    for (unsigned i = first; i < j->nlog; i++)
+        json_array_append_new(arr, log_line_json(&j->log[i % JOB_LOG_LINES]));
     return arr;
 }
 
@@ -216,12 +233,11 @@ void job_log_restore(struct job *j, const json_t *log)
     json_t *l;
     json_array_foreach(log, i, l)
     {
-        const unsigned cap = sizeof(j->log) / sizeof(j->log[0]);
-        struct job_log *d = &j->log[j->nlog++ % cap];
         const char *lv = json_string_value(json_object_get(l, "level"));
         const char *m = json_string_value(json_object_get(l, "message"));
-        d->ts = json_integer_value(json_object_get(l, "ts"));
-        snprintf(d->level, sizeof(d->level), "%s", lv ? lv : "info");
-        snprintf(d->message, sizeof(d->message), "%s", m ? m : "");
+        unsigned before = j->nlog;
+        job_log(j, lv ? lv : "info", "%s", m ? m : "");
+        if (j->nlog != before) /* the line's own time, not now */
+            j->log[before % JOB_LOG_LINES].ts = json_integer_value(json_object_get(l, "ts"));
     }
 }

@@ -64,7 +64,9 @@ struct job {
     json_t *graph;    /* rendered; dropped once finished */
     int priority;
     uint64_t seq;
-    size_t heap_idx; /* 0: not queued */
+    bool queued; /* in the queue (jobtable) */
+    struct job *q_left, *q_right; /* queue treap (jobtable.c) */
+    uint32_t q_weight, q_size;
     enum job_status status;
     bool cache_hit;
     unsigned attempts;
@@ -108,14 +110,18 @@ struct job {
     char idem_key[300];  /* owner \x1f key, when the submit carried one */
     char idem_hash[65];
     int64_t idem_expires_ms;
-    /* the job's log, a bounded ring of sanitised lines */
+    /* the job's log, a bounded ring of sanitised lines; allocated as lines come (most jobs
+     * have two or three), up to JOB_LOG_LINES */
     struct job_log {
         int64_t ts;
         char level[8];
         char message[200];
-    } log[32];
-    unsigned nlog; /* total lines ever; the ring keeps the last 32 */
+    } *log;
+    unsigned log_cap;
+    unsigned nlog; /* total lines ever; the ring keeps the last JOB_LOG_LINES */
 };
+
+#define JOB_LOG_LINES 32
 
 const char *job_status_name(enum job_status s);
 bool job_finished(const struct job *j);
@@ -127,7 +133,9 @@ void job_free(struct job *j);
 void job_log(struct job *j, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 json_t *job_log_json(const struct job *j);
-/* The progress object of GET /jobs/:id (value, nodes, step...). New reference. */
+/* The last log line as job_log_json gives it, or NULL when there is none. */
+json_t *job_log_last_json(const struct job *j);
+/* The "progress" object of a running job's API view. */
 json_t *job_progress_json(const struct job *j);
 /* Puts back what job_log_json and job_progress_json gave (a job read from the store). */
 void job_log_restore(struct job *j, const json_t *log);

@@ -1,6 +1,8 @@
 /* comfy_run against a real comfysim process: an input image uploaded to the backend's
  * per-tenant subfolder, LoadImage → ImageInvert → SaveImage, PreviewImage (a temp output) and
- * GetImageSize → PreviewAny (a text output); every output stored through the file sink.
+ * GetImageSize → PreviewAny (a text output); every output stored through the file sink. And a
+ * prompt whose end comes over the WebSocket before the POST /prompt answer (a second comfysim
+ * whose SaveImage hangs, so that the injected end is the only one).
  * Usage: test_comfy_run COMFYSIM_BIN INPUT_PNG. Exit 77 when io_uring or the input is missing. */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,24 +23,29 @@
 
 static const char *sim_bin, *input_png;
 static char tmp[64];
-static pid_t sim_pid;
-static int sim_port;
+static pid_t sim_pid, hang_pid;
+static int sim_port, hang_port;
 
-static int start_sim(void)
+/* A comfysim in <tmp>/<name> (its root and port file there); fault: "" or a --fault kind for
+ * SaveImage. */
+static int start_sim(const char *name, const char *fault, pid_t *pid, int *port)
 {
-    char portfile[128], root[128], port_arg[16];
-    snprintf(portfile, sizeof(portfile), "%s/port", tmp);
-    snprintf(root, sizeof(root), "%s/sim", tmp);
-    sim_pid = fork();
-    if (sim_pid == 0) {
-        snprintf(port_arg, sizeof(port_arg), "0");
-        execl(sim_bin, sim_bin, "--port", port_arg, "--port-file", portfile, "--root", root,
-              (char *)NULL);
+    char portfile[128], root[128];
+    snprintf(portfile, sizeof(portfile), "%s/%s.port", tmp, name);
+    snprintf(root, sizeof(root), "%s/%s", tmp, name);
+    *pid = fork();
+    if (*pid == 0) {
+        if (fault[0])
+            execl(sim_bin, sim_bin, "--port", "0", "--port-file", portfile, "--root", root,
+                  "--fault", fault, "--fault-class", "SaveImage", (char *)NULL);
+        else
+            execl(sim_bin, sim_bin, "--port", "0", "--port-file", portfile, "--root", root,
+                  (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 500; i++) {
         FILE *f = fopen(portfile, "r");
-        if (f && fscanf(f, "%d", &sim_port) == 1 && sim_port > 0) {
+        if (f && fscanf(f, "%d", port) == 1 && *port > 0) {
             fclose(f);
             return 0;
         }
@@ -54,6 +61,8 @@ struct world {
     struct comfy_fleet fleet;
     struct comfy_run run;
     bool done;
+    bool timed_out;
+    struct ring_timer deadline;
     unsigned outputs_seen;
 };
 
@@ -72,7 +81,13 @@ static bool fleet_idle(struct ring *r)
 static bool run_done(struct ring *r)
 {
     struct world *w = r->user;
-    return w->done;
+    return w->done || w->timed_out;
+}
+
+static void deadline_cb(struct ring_timer *t)
+{
+    struct world *w = (struct world *)((char *)t - offsetof(struct world, deadline));
+    w->timed_out = true;
 }
 
 static void on_output(struct comfy_run *r, const struct comfy_output *o)
@@ -196,6 +211,75 @@ static void test_upload_and_every_output_kind(void **state)
     free(w);
 }
 
+/* A prompt that runs at once can have its whole life reported on the WebSocket before the
+ * POST /prompt answer is read. Its end must not be lost: the attempt asks /history once the
+ * answer is in. The end is injected while the submit is in flight, on a backend whose
+ * SaveImage hangs, so no real end can come and rescue a lost one. */
+static void test_end_before_submit_answer(void **state)
+{
+    struct world *w = calloc(1, sizeof(*w));
+    struct ring_config rc = {.sq_entries = 256, .buf_count = 64, .buf_size = 16384,
+                             .max_timers = 1024};
+    if (ring_init(&w->ring, &rc, 0) < 0)
+        skip();
+    w->ring.user = w;
+    struct comfy_backend_spec spec;
+    char err[128], url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", hang_port);
+    assert_int_equal(comfy_backend_specs_parse(url, &spec, 1, err, sizeof(err)), 1);
+    struct comfy_backend_config bc;
+    comfy_backend_config_defaults(&bc);
+    bc.probe_interval_ms = 100;
+    assert_int_equal(comfy_fleet_init(&w->fleet, &w->ring, &spec, 1, &bc, 0), 0);
+    comfy_fleet_start(&w->fleet);
+    ring_stop(&w->ring);
+    assert_int_equal(ring_run(&w->ring, backend_ready), 0);
+
+    json_t *graph = json_loads(
+        "{\"1\": {\"class_type\": \"EmptyImage\", \"inputs\": {\"width\": 8, \"height\": 8,"
+        "        \"batch_size\": 1, \"color\": 0}},"
+        " \"2\": {\"class_type\": \"SaveImage\", \"inputs\": {\"images\": [\"1\", 0],"
+        "        \"filename_prefix\": \"x\"}}}",
+        0, NULL);
+    assert_non_null(graph);
+    char outdir[128];
+    snprintf(outdir, sizeof(outdir), "%s/out-hang", tmp);
+    mkdir(outdir, 0755);
+    int dirfd = open(outdir, O_PATH | O_DIRECTORY);
+    struct comfy_run_params p = {.graph = graph, .out_dirfd = dirfd, .timeout_ms = 30000,
+                                 .route_timeout_ms = 5000};
+    assert_int_equal(comfy_run_start(&w->run, &w->fleet, &p, &ops, w), 0);
+    struct comfy_attempt *a = &w->run.att;
+    assert_true(w->run.att_live);
+    assert_int_equal(a->state, CA_SUBMITTING); /* POST /prompt sent, its answer not read yet */
+
+    struct comfy_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = CEV_EXECUTION_SUCCESS;
+    snprintf(ev.prompt_id, sizeof(ev.prompt_id), "%s", a->prompt_id);
+    comfy_attempt_on_event(a, &ev);
+
+    w->deadline.cb = deadline_cb;
+    ring_timer_arm(&w->ring, &w->deadline, 10000);
+    ring_stop(&w->ring);
+    assert_int_equal(ring_run(&w->ring, run_done), 0);
+    ring_timer_cancel(&w->ring, &w->deadline);
+    if (!w->done)
+        fail_msg("the run never finished: the end reported before the submit answer was lost");
+    /* history never lists the hung prompt: the run settles for the (no) outputs announced */
+    assert_int_equal(w->run.err, COMFY_OK);
+
+    comfy_run_free(&w->run);
+    json_decref(graph);
+    close(dirfd);
+    comfy_fleet_stop(&w->fleet);
+    ring_stop(&w->ring);
+    assert_int_equal(ring_run(&w->ring, fleet_idle), 0);
+    comfy_fleet_fini(&w->fleet);
+    ring_fini(&w->ring);
+    free(w);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3 || access(argv[2], R_OK) != 0)
@@ -203,13 +287,17 @@ int main(int argc, char **argv)
     sim_bin = argv[1];
     input_png = argv[2];
     snprintf(tmp, sizeof(tmp), "/tmp/cg-run-XXXXXX");
-    if (!mkdtemp(tmp) || start_sim() < 0)
+    if (!mkdtemp(tmp) || start_sim("sim", "", &sim_pid, &sim_port) < 0 ||
+        start_sim("hang", "hang", &hang_pid, &hang_port) < 0)
         return 1;
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_upload_and_every_output_kind)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_upload_and_every_output_kind),
+                                       cmocka_unit_test(test_end_before_submit_answer)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     kill(sim_pid, SIGKILL);
     waitpid(sim_pid, NULL, 0);
+    kill(hang_pid, SIGKILL);
+    waitpid(hang_pid, NULL, 0);
     curl_global_cleanup();
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
