@@ -147,19 +147,21 @@ enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
     struct comfy_backend *best = NULL;
     double best_cost = 0;
     *out = NULL;
-    /* Only backends with room are candidates, and their availability is a few field reads
-     * while a capability check walks the graph against /object_info: check it first, so a
-     * busy fleet (the usual state under load, asked again at every dispatch) costs one
-     * capability check, not one per backend. */
+    /* Only backends with room are candidates, and their availability and cost are a few
+     * field reads while a capability check walks the graph against /object_info: the check
+     * runs last, only for a backend that would beat the best so far. A busy fleet (the usual
+     * state under load, asked again at every dispatch) then costs one capability check (in
+     * route_none), an idle one a few, not one per backend. */
     for (size_t k = 0; k < f->n; k++) {
         size_t i = (k + f->rr) % f->n;
         struct comfy_backend *b = &f->backends[i];
-        if ((exclude && exclude[i]) || !comfy_backend_available(b) ||
-            !comfy_caps_supports(&b->caps, graph, NULL, 0))
+        if ((exclude && exclude[i]) || !comfy_backend_available(b))
             continue;
         double c = route_cost(f, b, ckpt);
         /* equal cost: the heavier weight wins, equal weights rotate (rr start) */
-        if (!best || c < best_cost || (c == best_cost && b->spec.weight > best->spec.weight)) {
+        bool better = !best || c < best_cost ||
+                      (c == best_cost && b->spec.weight > best->spec.weight);
+        if (better && comfy_caps_supports(&b->caps, graph, NULL, 0)) {
             best = b;
             best_cost = c;
         }
