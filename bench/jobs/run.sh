@@ -143,7 +143,7 @@ for c in ${CASES//,/ }; do
     [[ ",latency,e2e,wrk,rss,prompt," == *",$c,"* ]] || { echo "run.sh: unknown case $c" >&2; exit 2; }
 done
 
-log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+. "$ROOT/bench/lib/common.sh"
 
 # --- tools -------------------------------------------------------------------------------------
 need_pkgs=()
@@ -189,22 +189,6 @@ SIM_PIDS=()    # every comfysim this script started
 FLEET_PORTS=() # the 0 ms fleet
 RUN_PORTS=()   # the slow fleet of the "1,000 running" case
 JOBLOAD="$TMP/jobload"
-
-stop_pid() { # pid signal timeout_s
-    local pid="$1" sig="$2" t="$3" i
-    [ -n "$pid" ] || return 0
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for ((i = 0; i < t * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid did not stop on SIG$sig; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 stop_sims() { # SIGTERM to all, then wait for each (they stop at once)
     local p
@@ -345,12 +329,6 @@ cpu_ticks() { # sum of utime+stime (clock ticks) over the given pids, all thread
 
 machine_busy() { # "busy total" clock ticks of all CPUs since boot
     awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat
-}
-
-children_ticks() { # a file written by the `times` builtin → children's user+sys in ticks
-    awk -v hz="$HZ" 'NR == 2 { t = 0
-        for (i = 1; i <= 2; i++) { v = $i; sub(/s$/, "", v); split(v, p, "m"); t += p[1] * 60 + p[2] }
-        printf "%.0f", t * hz }' "$1"
 }
 
 wait_idle() { # waits (up to --wait-idle s) until the others use less than --idle-pct % of the CPUs
