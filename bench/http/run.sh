@@ -120,30 +120,13 @@ need_pkgs=()
 command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
 command -v nginx >/dev/null 2>&1 || need_pkgs+=(nginx-light)
 command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        log "installing ${need_pkgs[*]} (apt-get)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-    else
-        echo "run.sh: missing ${need_pkgs[*]}; run as root or: sudo apt-get install ${need_pkgs[*]}" >&2
-        exit 1
-    fi
-fi
+install_missing "${need_pkgs[@]+"${need_pkgs[@]}"}"
 
 # --- comfygate binary ----------------------------------------------------------------------------
 if [ -z "$BINARY" ]; then
     BINARY="$BUILD_DIR/comfygate"
 fi
-if [ "$DO_BUILD" -eq 1 ]; then
-    if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-        log "meson setup $BUILD_DIR (release, no tests)"
-        (cd "$ROOT" && meson setup "$BUILD_DIR" --buildtype=release -Dtests=false) >/dev/null
-    fi
-    log "ninja -C $BUILD_DIR"
-    ninja -C "$BUILD_DIR" >/dev/null
-fi
+[ "$DO_BUILD" -eq 0 ] || build_release
 [ -x "$BINARY" ] || { echo "run.sh: no comfygate binary at $BINARY" >&2; exit 1; }
 BINARY="$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")"
 

@@ -153,29 +153,12 @@ command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
 pkg-config --exists libcurl 2>/dev/null || need_pkgs+=(libcurl4-openssl-dev)
 pkg-config --exists jansson 2>/dev/null || need_pkgs+=(libjansson-dev)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ]; then
-        log "installing ${need_pkgs[*]} (apt-get)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-    else
-        echo "run.sh: missing ${need_pkgs[*]}; run as root or: sudo apt-get install ${need_pkgs[*]}" >&2
-        exit 1
-    fi
-fi
+install_missing "${need_pkgs[@]+"${need_pkgs[@]}"}"
 
 # --- binaries ------------------------------------------------------------------------------------
 [ -n "$BINARY" ] || BINARY="$BUILD_DIR/comfygate"
 [ -n "$SIM_BINARY" ] || SIM_BINARY="$BUILD_DIR/src/sim/comfysim"
-if [ "$DO_BUILD" -eq 1 ]; then
-    if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-        log "meson setup $BUILD_DIR (release, no tests)"
-        (cd "$ROOT" && meson setup "$BUILD_DIR" --buildtype=release -Dtests=false) >/dev/null
-    fi
-    log "ninja -C $BUILD_DIR"
-    ninja -C "$BUILD_DIR" >/dev/null
-fi
+[ "$DO_BUILD" -eq 0 ] || build_release
 [ -x "$BINARY" ] || { echo "run.sh: no comfygate binary at $BINARY" >&2; exit 1; }
 [ -x "$SIM_BINARY" ] || { echo "run.sh: no comfysim binary at $SIM_BINARY" >&2; exit 1; }
 BINARY="$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")"

@@ -24,3 +24,24 @@ children_ticks() { # a file written by the `times` builtin → children's user+s
         for (i = 1; i <= 2; i++) { v = $i; sub(/s$/, "", v); split(v, p, "m"); t += p[1] * 60 + p[2] }
         printf "%.0f", t * hz }' "$1"
 }
+
+install_missing() { # Debian packages...: installs them with apt-get as root, else says how and exits
+    [ $# -gt 0 ] || return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "run.sh: missing $*; run as root or: sudo apt-get install $*" >&2
+        exit 1
+    fi
+    log "installing $* (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+build_release() { # meson setup (release, no tests) once, then ninja, in $BUILD_DIR (from $ROOT)
+    if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+        log "meson setup $BUILD_DIR (release, no tests)"
+        (cd "$ROOT" && meson setup "$BUILD_DIR" --buildtype=release -Dtests=false) >/dev/null
+    fi
+    log "ninja -C $BUILD_DIR"
+    ninja -C "$BUILD_DIR" >/dev/null
+}
