@@ -2,6 +2,7 @@
 127.0.0.1, driven over HTTP with the standard library only.
 
 Every process is started by these helpers and ended by PID; nothing else is touched."""
+import ctypes
 import http.client
 import json
 import os
@@ -14,6 +15,12 @@ import time
 GATEWAY = os.environ.get("COMFYGATE_BIN", "build/comfygate")
 SIM = os.environ.get("COMFYSIM_BIN", "build/src/sim/comfysim")
 WORKFLOWS = os.environ.get("WORKFLOWS_DIR", "workflows")
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the test that started it dies (a meson timeout,
+    Ctrl-C), so no gateway or comfysim outlives its test."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class Proc:
@@ -33,7 +40,7 @@ class Proc:
         self.env = full_env
         self.name = name
         self.p = subprocess.Popen(argv, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
-                                  cwd=self.dir)
+                                  cwd=self.dir, preexec_fn=die_with_parent)
         self.port = self._wait_port()
 
     def _wait_port(self, timeout=20.0):

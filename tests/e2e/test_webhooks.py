@@ -32,7 +32,8 @@ class Receiver(gw.Proc):
         self.log = open(self.log_path, "wb")
         self.name = "receiver"
         self.p = gw.subprocess.Popen(["node", os.path.join(JS, "webhook_receiver.js"), SECRET, pf,
-                                      self.logfile], stdout=self.log, stderr=gw.subprocess.STDOUT)
+                                      self.logfile], stdout=self.log, stderr=gw.subprocess.STDOUT,
+                                      preexec_fn=gw.die_with_parent)
         self.port = self._wait_port()
 
     def url(self, path="/hook"):
