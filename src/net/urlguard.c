@@ -493,7 +493,8 @@ static int allow_entry(struct urlguard_allow *a, char *s, char *err, size_t errl
         return 0;
     }
     bool wild = strncmp(s, "*.", 2) == 0;
-    if (s[0] == '[' || host_normalize(s + (wild ? 2 : 0), a->name, sizeof a->name) != 0 ||
+    const char *name = s + (wild ? 2 : 0); /* "*.[p]" is not "*.p": brackets only around IPv6 */
+    if (name[0] == '[' || host_normalize(name, a->name, sizeof a->name) != 0 ||
         !name_ok(a->name)) {
         seterr(err, errlen, "bad allowlist entry \"%.64s\"", s);
         return -EINVAL;

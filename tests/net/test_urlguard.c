@@ -462,6 +462,8 @@ static void allow_errors(void **state)
         "[8.0.0.11]",
         "[10.0.0.0]/8",
         "[]",
+        "*.[p]",
+        "*.[::1]",
     };
     struct urlguard_allowlist al;
     char err[128];
