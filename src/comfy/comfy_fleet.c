@@ -159,8 +159,8 @@ enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
             continue;
         double c = route_cost(f, b, ckpt);
         /* equal cost: the heavier weight wins, equal weights rotate (rr start) */
-        bool better = !best || c < best_cost ||
-                      (c == best_cost && b->spec.weight > best->spec.weight);
+        bool better =
+            !best || c < best_cost || (c == best_cost && b->spec.weight > best->spec.weight);
         if (better && comfy_caps_supports(&b->caps, graph, NULL, 0)) {
             best = b;
             best_cost = c;

@@ -31,7 +31,8 @@ static void log_grows_then_wraps(void **state)
         size_t want = i + 1 < JOB_LOG_LINES ? (size_t)i + 1 : JOB_LOG_LINES;
         assert_int_equal(json_array_size(arr), want);
         char first[32], last[32];
-        snprintf(first, sizeof(first), "line %d", i + 1 > JOB_LOG_LINES ? i + 1 - JOB_LOG_LINES : 0);
+        snprintf(first, sizeof(first), "line %d",
+                 i + 1 > JOB_LOG_LINES ? i + 1 - JOB_LOG_LINES : 0);
         snprintf(last, sizeof(last), "line %d", i);
         assert_string_equal(line_message(arr, 0), first);
         assert_string_equal(line_message(arr, want - 1), last);

@@ -79,9 +79,9 @@ static void past_the_bound_down_to_15_16(void **state)
 static void unfinished_and_busy_jobs_stay(void **state)
 {
     struct jobtable t;
-    fill(&t, 200, 50); /* the 50 oldest are queued */
+    fill(&t, 200, 50);              /* the 50 oldest are queued */
     t.order[60]->persisting = true; /* a finished job whose last save is in flight */
-    jobtable_evict(&t, 160); /* 50 to drop: finished 51..100 (60 is skipped) */
+    jobtable_evict(&t, 160);        /* 50 to drop: the finished 50..100 but 60 */
     assert_int_equal(t.norder, 150);
     for (int i = 0; i < 50; i++)
         assert_true(present(&t, i));
@@ -100,8 +100,7 @@ static long model_position(struct job **all, int n, const struct job *j)
     long pos = 0;
     for (int i = 0; i < n; i++) {
         const struct job *o = all[i];
-        if (o->queued && (o->priority != j->priority ? o->priority > j->priority
-                                                     : o->seq < j->seq))
+        if (o->queued && (o->priority != j->priority ? o->priority > j->priority : o->seq < j->seq))
             pos++;
     }
     return pos;
