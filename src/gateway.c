@@ -366,8 +366,21 @@ static int data_open(struct gateway *gw)
 {
     const struct config *cfg = gw->cfg;
     char path[1200], err[512];
-    struct storage_config stc = {.provider = cfg->storage_provider,
-                                 .local_path = cfg->storage_local_path};
+    struct storage_config stc = {
+        .provider = cfg->storage_provider,
+        .local_path = cfg->storage_local_path,
+        .s3 = {.endpoint = cfg->s3_endpoint,
+               .bucket = cfg->s3_bucket,
+               .region = cfg->s3_region,
+               .access_key = cfg->s3_access_key_id,
+               .secret_key = cfg->s3_secret_access_key,
+               .prefix = cfg->s3_prefix,
+               .public_url = cfg->s3_public_url,
+               .path_style = cfg->s3_force_path_style,
+               .keep_local = cfg->s3_keep_local,
+               .url_ttl_s = cfg->s3_url_ttl_seconds,
+               .timeout_ms = cfg->s3_timeout_ms,
+               .max_attempts = cfg->s3_max_attempts}};
     if (storage_open(&gw->storage, &stc, err, sizeof(err)) < 0) {
         fprintf(stderr, "comfygate: %s\n", err);
         return -1;

@@ -29,6 +29,7 @@ struct api_call {
     uint64_t cursor;
     int status_filter;
     int version;
+    bool want_bytes; /* an output download that needs the file itself (base64) */
     /* answer */
     int status;
     char *json; /* owned */

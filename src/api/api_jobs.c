@@ -1,4 +1,5 @@
 /* api_jobs — workflows (read), jobs (submit, get, list, cancel) and their outputs. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,6 +271,26 @@ static void outputs_list_cb(struct http_exchange *ex, void *arg)
         api_call_start(c);
 }
 
+/* A base64 download needs the bytes: with an object store they may first have to be fetched. */
+struct out_fetch {
+    struct engine_file f;
+    struct api_call *c;
+};
+
+static void output_fetched(void *ctx, int err)
+{
+    struct out_fetch *of = ctx;
+    struct api_call *c = of->c;
+    free(of);
+    if (err == -ENOENT)
+        return api_call_error(c, 404, "OUTPUT_NOT_FOUND", "output %s is not in storage", c->name);
+    if (err < 0)
+        return api_call_error(c, 502, "STORAGE_ERROR", "output %s could not be read from "
+                              "storage: %s", c->name, strerror(-err));
+    c->status = 200;
+    api_call_done(c);
+}
+
 /* Ownership and existence are checked on the dispatcher; the file itself is then served by
  * the connection's own reactor, zero-copy, from under <storage>/outputs. */
 static void output_file_found(struct job *j, long pos, void *ctx)
@@ -286,8 +307,18 @@ static void output_file_found(struct job *j, long pos, void *ctx)
     snprintf(c->key, sizeof(c->key), "%s", o->key);
     if (j->cache_of[0]) /* a cache hit serves the files of the job it shares them with */
         snprintf(c->id, sizeof(c->id), "%s", j->cache_of);
-    c->status = 200;
-    api_call_done(c);
+    if (!c->want_bytes) {
+        c->status = 200;
+        return api_call_done(c);
+    }
+    struct out_fetch *of = calloc(1, sizeof(*of));
+    if (!of)
+        return api_call_error(c, 503, "UNAVAILABLE", "out of memory");
+    of->c = c;
+    snprintf(of->f.job, sizeof(of->f.job), "%.36s", c->id);
+    snprintf(of->f.name, sizeof(of->f.name), "%.299s", c->name);
+    snprintf(of->f.key, sizeof(of->f.key), "%s", c->key);
+    engine_files_local(c->gw->engine, &of->f, 1, output_fetched, of);
 }
 
 static void output_file_work(struct api_call *c)
@@ -300,13 +331,13 @@ static void output_file_work(struct api_call *c)
 static void output_file_reply(struct api_call *c)
 {
     struct storage_loc loc;
-    if (storage_locate(&c->gw->storage, c->id, c->name, c->key, &loc) < 0) {
+    bool b64 = c->want_bytes;
+    int rc = b64 ? storage_local_file(&c->gw->storage, c->id, c->name, &loc)
+                 : storage_locate(&c->gw->storage, c->id, c->name, c->key, &loc);
+    if (rc < 0) {
         http_respond_error(c->ex, 404, "OUTPUT_NOT_FOUND", "output %s is not in storage", c->name);
         return;
     }
-    char enc[16];
-    bool b64 = http_query_get(http_req(c->ex), "encoding", enc, sizeof(enc)) >= 0 &&
-               !strcmp(enc, "base64");
     if (loc.kind == STORAGE_LOC_URL) {
         http_add_header(c->ex, "Location", loc.path);
         http_respond(c->ex, 302, NULL, NULL, 0);
@@ -336,6 +367,7 @@ static void output_file_cb(struct http_exchange *ex, void *arg)
         http_respond_error(ex, 400, "VALIDATION_ERROR", "encoding must be base64");
         return;
     }
+    c->want_bytes = http_query_get(http_req(ex), "encoding", enc, sizeof(enc)) >= 0;
     c->reply = output_file_reply;
     api_call_start(c);
 }

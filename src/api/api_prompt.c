@@ -8,6 +8,7 @@
  *
  * The call walks through steps, each owning the struct alone: submit (ring_call) → wait for
  * the final status (subscription; freed only after on_closed) → collect (ring_call) → stream. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,14 +83,10 @@ static void stream_next(struct http_exchange *ex, void *arg, int err)
     }
     const struct engine_file *f = &pc->files[pc->next++];
     struct storage_loc loc;
+    /* collect made sure of a local copy of every file */
     if (http_stream_write(ex, pc->next > 1 ? ",\"" : "\"", pc->next > 1 ? 2 : 1) < 0 ||
-        storage_locate(&pc->gw->storage, f->job, f->name, f->key, &loc) < 0)
+        storage_local_file(&pc->gw->storage, f->job, f->name, &loc) < 0)
         return stream_next(ex, pc, -1);
-    if (loc.kind == STORAGE_LOC_URL) { /* a provider that hands out URLs: the URL, not bytes */
-        char esc[2100];
-        size_t n = json_escape(esc, sizeof(esc), loc.path, strlen(loc.path));
-        return stream_next(ex, pc, http_stream_write(ex, esc, n) < 0 ? -1 : 0);
-    }
     http_stream_file_base64(ex, loc.dirfd, loc.path, stream_next, pc);
 }
 
@@ -142,6 +139,21 @@ static void collect_failed(struct prompt_call *pc, const struct job *j)
     }
 }
 
+/* On the dispatcher: each image has a local copy to stream from, or the answer is an error. */
+static void files_ready(void *ctx, int err)
+{
+    struct prompt_call *pc = ctx;
+    if (err < 0) {
+        json_decref(pc->details); /* the answer's head: not error details */
+        pc->details = NULL;
+        pc->status = 502;
+        pc->code = "STORAGE_ERROR";
+        snprintf(pc->message, sizeof(pc->message), "job %s succeeded but its images could not be "
+                 "read back from storage: %s", pc->job_id, strerror(-err));
+    }
+    ring_call_return(&pc->rc);
+}
+
 static void collected(struct job *j, long pos, void *ctx)
 {
     struct prompt_call *pc = ctx;
@@ -159,6 +171,8 @@ static void collected(struct job *j, long pos, void *ctx)
             pc->status = 503;
             pc->code = "UNAVAILABLE";
             snprintf(pc->message, sizeof(pc->message), "out of memory");
+        } else {
+            return engine_files_local(pc->gw->engine, pc->files, pc->nfiles, files_ready, pc);
         }
     }
     ring_call_return(&pc->rc);

@@ -87,9 +87,31 @@ static const struct setting settings[] = {
      "attempts per job across backends"},
     {"DATABASE_URL", K_STR, F(database_url), 0, 0, "",
      "sqlite:PATH (default: STORAGE_LOCAL_PATH/comfygate.db)"},
-    {"STORAGE_PROVIDER", K_STR, F(storage_provider), 0, 0, "local", "where outputs are kept: local"},
+    {"STORAGE_PROVIDER", K_STR, F(storage_provider), 0, 0, "local",
+     "where outputs are kept: local, or s3 (an S3-compatible bucket, S3_*)"},
     {"STORAGE_LOCAL_PATH", K_STR, F(storage_local_path), 0, 0, "./data",
-     "data directory: database and outputs/<job id>/"},
+     "data directory: database and outputs/<job id>/ (with s3: the staging area)"},
+    {"S3_ENDPOINT", K_STR, F(s3_endpoint), 0, 0, "",
+     "http(s)://host[:port] of the S3 API (e.g. https://s3.eu-west-1.amazonaws.com)"},
+    {"S3_BUCKET", K_STR, F(s3_bucket), 0, 0, "", "bucket outputs are written to"},
+    {"S3_REGION", K_STR, F(s3_region), 0, 0, "us-east-1", "region in the SigV4 signature"},
+    {"S3_ACCESS_KEY_ID", K_STR, F(s3_access_key_id), 0, 0, "", "access key id"},
+    {"S3_SECRET_ACCESS_KEY", K_STR, F(s3_secret_access_key), 0, 0, "", "secret access key"},
+    {"S3_PREFIX", K_STR, F(s3_prefix), 0, 0, "outputs/",
+     "object keys are <S3_PREFIX><job id>/<file>"},
+    {"S3_FORCE_PATH_STYLE", K_BOOL, F(s3_force_path_style), 0, 0, "true",
+     "<endpoint>/<bucket>/<key> (MinIO, Ceph); false: <bucket>.<endpoint host>/<key>"},
+    {"S3_PUBLIC_URL", K_STR, F(s3_public_url), 0, 0, "",
+     "downloads redirect to <S3_PUBLIC_URL>/<key> (a public bucket or CDN) instead of a "
+     "presigned URL"},
+    {"S3_URL_TTL_SECONDS", K_U32, F(s3_url_ttl_seconds), 1, 604800, "3600",
+     "how long a presigned download URL is valid"},
+    {"S3_KEEP_LOCAL", K_BOOL, F(s3_keep_local), 0, 0, "true",
+     "keep the staged copy after the upload (else base64 answers fetch it back)"},
+    {"S3_TIMEOUT_MS", K_U32, F(s3_timeout_ms), 100, 3600000, "120000",
+     "one upload or download, whole transfer"},
+    {"S3_MAX_ATTEMPTS", K_U32, F(s3_max_attempts), 1, 20, "4",
+     "tries per upload (transport errors, 5xx, 408, 429), with backoff"},
     {"WORKFLOWS_DIR", K_STR, F(workflows_dir), 0, 0, "./workflows",
      "bundled workflow templates loaded at start"},
     {"MAX_CONCURRENCY", K_U32, F(max_concurrency), 0, 1000000, "0",
@@ -246,9 +268,33 @@ int config_set(struct config *c, const char *name, const char *value, FILE *err)
 
 static int check(const struct config *c, FILE *err)
 {
-    if (strcmp(c->storage_provider, "local") != 0) {
-        fprintf(err, "comfygate: STORAGE_PROVIDER must be local (S3 is not supported yet), got "
-                     "\"%s\"\n", c->storage_provider);
+    bool s3 = !strcmp(c->storage_provider, "s3");
+    if (!s3 && strcmp(c->storage_provider, "local") != 0) {
+        fprintf(err, "comfygate: STORAGE_PROVIDER must be local or s3, got \"%s\"\n",
+                c->storage_provider);
+        return -1;
+    }
+    if (s3 && (!c->s3_endpoint[0] || !c->s3_bucket[0] || !c->s3_access_key_id[0] ||
+               !c->s3_secret_access_key[0])) {
+        fprintf(err, "comfygate: STORAGE_PROVIDER=s3 needs S3_ENDPOINT, S3_BUCKET, "
+                     "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY\n");
+        return -1;
+    }
+    size_t bl = strlen(c->s3_bucket);
+    bool bucket_ok = bl >= 3 && bl <= 63 && c->s3_bucket[0] != '.' && c->s3_bucket[0] != '-' &&
+                     strspn(c->s3_bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") == bl;
+    if (s3 && !bucket_ok) {
+        fprintf(err, "comfygate: S3_BUCKET must be 3-63 characters of a-z, 0-9, '.' and '-', got "
+                     "\"%s\"\n", c->s3_bucket);
+        return -1;
+    }
+    if (s3 && (c->s3_prefix[0] == '/' || strpbrk(c->s3_prefix, "\r\n\\"))) {
+        fprintf(err, "comfygate: S3_PREFIX must not start with '/' or hold control characters\n");
+        return -1;
+    }
+    if (s3 && strncmp(c->s3_endpoint, "http://", 7) && strncmp(c->s3_endpoint, "https://", 8)) {
+        fprintf(err, "comfygate: S3_ENDPOINT must start with http:// or https://, got \"%s\"\n",
+                c->s3_endpoint);
         return -1;
     }
     if (c->database_url[0] && strncmp(c->database_url, "sqlite:", 7) != 0) {

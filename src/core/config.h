@@ -52,6 +52,19 @@ struct config {
     char database_url[1024];
     char storage_provider[16];
     char storage_local_path[1024];
+    /* STORAGE_PROVIDER=s3 (src/store/storage_s3.c) */
+    char s3_endpoint[512];
+    char s3_bucket[64];
+    char s3_region[64];
+    char s3_access_key_id[129];
+    char s3_secret_access_key[257];
+    char s3_prefix[256];
+    bool s3_force_path_style;
+    char s3_public_url[1024];
+    uint32_t s3_url_ttl_seconds;
+    bool s3_keep_local;
+    uint32_t s3_timeout_ms;
+    uint32_t s3_max_attempts;
     char workflows_dir[1024];
     uint32_t max_concurrency;
     uint64_t max_queue;

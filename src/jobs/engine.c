@@ -326,10 +326,12 @@ static void output_committed(struct storage_commit *c, int err)
     struct job *j = oc->job;
     j->commits_pending--;
     if (err < 0) {
-        if (!j->storage_err)
+        if (!j->storage_err) {
             j->storage_err = err;
-        jlog(j->engine, j, "error", "output %s could not be stored: %s", oc->out.name,
-             strerror(-err));
+            snprintf(j->storage_detail, sizeof(j->storage_detail), "%s", c->detail);
+        }
+        jlog(j->engine, j, "error", "output %s could not be stored: %s%s%s", oc->out.name,
+             strerror(-err), c->detail[0] ? " — " : "", c->detail);
     } else {
         snprintf(oc->out.key, sizeof(oc->out.key), "%s", c->key);
         output_listed(j, &oc->out);
@@ -357,6 +359,7 @@ static void run_output(struct comfy_run *r, const struct comfy_output *o)
     snprintf(jo->kind, sizeof(jo->kind), "%s", o->kind);
     oc->job = j;
     oc->c.ring = e->ring;
+    oc->c.curl = e->curl;
     oc->c.job_id = j->id;
     oc->c.name = jo->name;
     oc->c.mime = jo->mime;
@@ -396,8 +399,11 @@ static void finish_run(struct job *j)
     if (r->err == COMFY_OK && j->storage_err) {
         j->status = JOB_FAILED;
         snprintf(j->error_code, sizeof(j->error_code), "STORAGE_ERROR");
-        snprintf(j->error_message, sizeof(j->error_message), "an output could not be stored: %s",
-                 strerror(-j->storage_err));
+        snprintf(j->error_message, sizeof(j->error_message),
+                 "an output could not be stored: %s%s%s", strerror(-j->storage_err),
+                 j->storage_detail[0] ? " (" : "", j->storage_detail[0] ? j->storage_detail : "");
+        if (j->storage_detail[0])
+            strncat(j->error_message, ")", sizeof(j->error_message) - strlen(j->error_message) - 1);
         jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
     } else if (r->err == COMFY_OK) {
         j->status = JOB_SUCCEEDED;
@@ -882,6 +888,12 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
     e->fleet = fleet;
     e->store = st;
     e->cfg = *cfg;
+    e->curl = fleet ? &fleet->rc : &e->own_curl;
+    if (!fleet) { /* an API-only instance still reads objects back from an object store */
+        if (ring_curl_init(&e->own_curl, r) < 0)
+            return -ENOMEM;
+        e->own_curl_live = true;
+    }
     workflow_set_init(&e->wf, 100000);
     *out = e;
     if (jobtable_init(&e->jt) < 0 || keymap_init(&e->idem, 1000000) < 0 || keymap_init(&e->cache, 1000000) < 0)
@@ -946,7 +958,7 @@ bool engine_idle(const struct engine *e)
         if ((j->run && !comfy_run_quiet(j->run)) || j->persisting || j->commits_pending)
             return false;
     }
-    return e->hook_reads == 0 && !e->claiming && !e->renewing && !e->reads && !e->watching;
+    return e->hook_reads == 0 && !e->file_fetches && !e->claiming && !e->renewing && !e->reads && !e->watching;
 }
 
 void engine_free(struct engine *e)
@@ -973,6 +985,8 @@ void engine_free(struct engine *e)
     keymap_free(&e->idem);
     keymap_free(&e->cache);
     workflow_set_free(&e->wf);
+    if (e->own_curl_live)
+        ring_curl_fini(&e->own_curl);
     free(e);
 }
 

@@ -93,6 +93,12 @@ struct engine_file {
     uint64_t size;
 };
 json_t *engine_prompt_answer(const struct job *j, struct engine_file **files, size_t *nfiles);
+/* On the dispatcher: makes sure each of files[0..n) has a local copy (storage_fetch, one after
+ * another: a no-op for local storage, a download for an object store), then done(ctx, err)
+ * with 0 or the first error. files must stay valid until done. */
+typedef void (*engine_files_cb)(void *ctx, int err);
+void engine_files_local(struct engine *e, const struct engine_file *files, size_t n,
+                        engine_files_cb done, void *ctx);
 /* stats of a finished job: total_ms, queue_ms, stages, nodes, attempts. */
 json_t *engine_job_stats(const struct job *j);
 struct engine_query;

@@ -133,14 +133,22 @@ static void read_next_file(struct hook_read *h)
         return read_finish(h, true);
     const struct engine_file *f = &h->files[h->next++];
     struct storage_loc loc;
-    if (storage_locate(h->e->cfg.storage, f->job, f->name, f->key, &loc) < 0 ||
-        loc.kind != STORAGE_LOC_FILE)
+    if (storage_local_file(h->e->cfg.storage, f->job, f->name, &loc) < 0)
         return read_finish(h, false);
     h->len = f->size;
     h->op.cb = file_open_cb;
     struct io_uring_sqe *sqe = ring_sqe(h->e->ring);
     io_uring_prep_openat(sqe, loc.dirfd, loc.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     ring_sqe_set_op(sqe, &h->op);
+}
+
+/* Every file has a local copy now (or could not get one: the receiver gets the URLs). */
+static void hook_files_ready(void *ctx, int err)
+{
+    struct hook_read *h = ctx;
+    if (err < 0)
+        return read_finish(h, false);
+    read_next_file(h);
 }
 
 static void prompt_end(struct engine *e, struct job *j)
@@ -174,7 +182,7 @@ static void prompt_end(struct engine *e, struct job *j)
     json_object_set_new(h->data, "images_inlined", json_true());
     if (total > e->cfg.webhook_inline_max) /* too big to inline: outputs carry the URLs */
         return read_finish(h, false);
-    read_next_file(h);
+    engine_files_local(e, h->files, h->nfiles, hook_files_ready, h);
 }
 
 void engine_hook_end(struct engine *e, struct job *j)

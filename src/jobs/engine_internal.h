@@ -13,6 +13,10 @@
 struct engine {
     struct ring *ring;
     struct comfy_fleet *fleet;
+    struct ring_curl *curl;    /* the fleet's multi, or own_curl for an instance without one */
+    struct ring_curl own_curl;
+    bool own_curl_live;
+    unsigned file_fetches;     /* engine_files_local calls in flight */
     struct store *store;
     struct engine_config cfg;
     struct workflow_set wf;

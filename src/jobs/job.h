@@ -94,6 +94,7 @@ struct job {
     int dirfd; /* staging directory of the outputs while running */
     unsigned commits_pending; /* outputs being made durable by the storage provider */
     int storage_err;          /* the first failed commit (-errno) */
+    char storage_detail[200]; /* the provider's account of storage_err */
     bool run_finished;        /* the run ended; finishing waits for commits_pending */
     bool submit_held;         /* the attempt waits for its prompt id to be durable */
     bool insert_only;         /* its first save must not replace a row (client-chosen id) */

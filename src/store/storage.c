@@ -11,7 +11,9 @@ int storage_open(struct storage *s, const struct storage_config *cfg, char *err,
     const char *p = cfg->provider && cfg->provider[0] ? cfg->provider : "local";
     if (!strcmp(p, "local"))
         return storage_local_open(s, cfg->local_path, err, errlen);
-    snprintf(err, errlen, "STORAGE_PROVIDER %s is not known (known: local)", p);
+    if (!strcmp(p, "s3"))
+        return storage_s3_open(s, cfg->local_path, &cfg->s3, err, errlen);
+    snprintf(err, errlen, "STORAGE_PROVIDER %s is not known (known: local, s3)", p);
     return -EINVAL;
 }
 

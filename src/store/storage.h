@@ -7,6 +7,9 @@
  * file already is the final one, while an object-store provider uploads it. Readers ask
  * `locate` how to serve an object: a local file (a directory and a relative path, served
  * zero-copy through the ring) or a URL (e.g. a presigned GET, answered with a redirect).
+ * Readers that need the bytes themselves (base64 answers, webhooks with inline images) first
+ * `fetch` the object, which makes sure a local copy exists (a no-op for the local provider,
+ * a download into the staging directory for an object store), then open `local_file`.
  *
  * A provider is created at start-up from the configuration and is then shared read-only by
  * every reactor: stage_open and locate may run on any reactor thread; commit runs on the
@@ -14,10 +17,12 @@
 #ifndef COMFYGATE_STORAGE_H
 #define COMFYGATE_STORAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ring/ring.h"
+#include "ring/ring_curl.h"
 
 #define STORAGE_KEY_MAX 400
 
@@ -37,15 +42,18 @@ struct storage_loc {
 /* One staged file to commit. Embedded in its owner; valid until done has run. */
 struct storage_commit {
     struct ring *ring;    /* done runs here */
+    struct ring_curl *curl; /* that ring's curl multi, for providers that upload */
     const char *job_id;
     const char *name;     /* file name in the job's staging directory */
     const char *mime;
     uint64_t size;
     const char *sha256;   /* lowercase hex */
     char key[STORAGE_KEY_MAX]; /* out: where the object now lives */
+    char detail[200];          /* out: on failure, the provider's account of it (or "") */
     void (*done)(struct storage_commit *c, int err); /* err: 0 or -errno */
     /* the provider's, while the commit is in flight */
     struct storage *st;
+    void *impl;
     struct storage_commit_op {
         struct ring_op op;
         struct storage_commit *c;
@@ -53,6 +61,20 @@ struct storage_commit {
     int fd[2];
     unsigned pending;
     int err;
+};
+
+/* Makes sure object `name` of job `job_id` (stored under `key`) has a local copy. Embedded in
+ * its owner; valid until done has run. */
+struct storage_fetch {
+    struct ring *ring;
+    struct ring_curl *curl;
+    const char *job_id;
+    const char *name;
+    const char *key;
+    uint64_t max_bytes;
+    void (*done)(struct storage_fetch *f, int err); /* err: 0, -ENOENT, or another -errno */
+    void *arg;                                      /* the owner's */
+    void *impl;                                     /* the provider's, while in flight */
 };
 
 struct storage_ops {
@@ -65,6 +87,11 @@ struct storage_ops {
     /* How to serve object `name` of job `job_id` (stored under `key`); -ENOENT if unknown. */
     int (*locate)(const struct storage *s, const char *job_id, const char *name, const char *key,
                   struct storage_loc *out);
+    /* Starts f; f->done follows on f->ring (possibly before this returns). */
+    int (*fetch)(struct storage *s, struct storage_fetch *f);
+    /* The local copy of an object (STORAGE_LOC_FILE), -ENOENT if there is none. */
+    int (*local_file)(const struct storage *s, const char *job_id, const char *name,
+                      struct storage_loc *out);
     /* Removes what an interrupted write left in a job's staging directory (file_sink's
      * temporary files). Blocking: start-up recovery only. Returns the number removed. */
     int (*stage_clean)(struct storage *s, const char *job_id);
@@ -76,9 +103,26 @@ struct storage {
     void *impl;
 };
 
+/* S3_* settings: an S3-compatible object store. */
+struct storage_s3_config {
+    const char *endpoint;   /* http(s)://host[:port][/path] */
+    const char *bucket;
+    const char *region;
+    const char *access_key;
+    const char *secret_key;
+    const char *prefix;     /* prepended to "<job>/<name>" */
+    const char *public_url; /* "": downloads get presigned URLs; else <public_url>/<key> */
+    bool path_style;
+    bool keep_local;        /* keep the staged copy after the upload (serves base64 locally) */
+    uint32_t url_ttl_s;
+    uint32_t timeout_ms;
+    uint32_t max_attempts;
+};
+
 struct storage_config {
-    const char *provider;   /* "local" */
+    const char *provider;   /* "local" or "s3" */
     const char *local_path; /* STORAGE_LOCAL_PATH: outputs go to <local_path>/outputs */
+    struct storage_s3_config s3;
 };
 
 /* Creates the configured provider; on error writes a message to err. */
@@ -99,6 +143,16 @@ static inline int storage_locate(const struct storage *s, const char *job_id, co
     return s->ops->locate(s, job_id, name, key, out);
 }
 
+static inline int storage_fetch(struct storage *s, struct storage_fetch *f)
+{
+    return s->ops->fetch(s, f);
+}
+static inline int storage_local_file(const struct storage *s, const char *job_id,
+                                     const char *name, struct storage_loc *out)
+{
+    return s->ops->local_file(s, job_id, name, out);
+}
+
 static inline int storage_stage_clean(struct storage *s, const char *job_id)
 {
     return s->ops->stage_clean(s, job_id);
@@ -109,5 +163,8 @@ int storage_name_ok(const char *name);
 
 /* The local provider (storage_local.c). */
 int storage_local_open(struct storage *s, const char *local_path, char *err, size_t errlen);
+/* The S3 provider (storage_s3.c): staging in local_path as above, objects in the bucket. */
+int storage_s3_open(struct storage *s, const char *local_path, const struct storage_s3_config *c,
+                    char *err, size_t errlen);
 
 #endif

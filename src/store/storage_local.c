@@ -62,6 +62,7 @@ static int local_commit(struct storage *s, struct storage_commit *c)
     snprintf(c->key, sizeof(c->key), "outputs/%s/%s", c->job_id, c->name);
     c->st = s;
     c->err = 0;
+    c->detail[0] = '\0';
     c->fd[0] = openat(l->root_fd, c->job_id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     c->fd[1] = openat(l->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (c->fd[0] < 0 || c->fd[1] < 0) {
@@ -91,6 +92,24 @@ static int local_locate(const struct storage *s, const char *job_id, const char 
     out->dirfd = l->root_fd;
     snprintf(out->path, sizeof(out->path), "%s/%s", job_id, name);
     return 0;
+}
+
+/* Every object is a local file already: there is nothing to fetch, only to check. */
+static int local_fetch(struct storage *s, struct storage_fetch *f)
+{
+    struct storage_loc loc;
+    int rc = local_locate(s, f->job_id, f->name, f->key, &loc);
+    struct stat st;
+    if (rc == 0 && fstatat(loc.dirfd, loc.path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        rc = -errno;
+    f->done(f, rc);
+    return 0;
+}
+
+static int local_file(const struct storage *s, const char *job_id, const char *name,
+                      struct storage_loc *out)
+{
+    return local_locate(s, job_id, name, NULL, out);
 }
 
 /* file_sink's temporary names: ".<name>.part-<8 hex>" */
@@ -139,6 +158,8 @@ static const struct storage_ops local_ops = {
     .stage_open = local_stage_open,
     .commit = local_commit,
     .locate = local_locate,
+    .fetch = local_fetch,
+    .local_file = local_file,
     .stage_clean = local_stage_clean,
     .close = local_close,
 };
