@@ -11,8 +11,12 @@ import base64
 import datetime
 import hashlib
 import hmac
+import http.server
+import json
+import threading
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -47,7 +51,9 @@ def s3_env(**over):
          "COMFYUI_PROBE_INTERVAL_MS": "200", "CACHE_ENABLED": "false",
          "STORAGE_PROVIDER": "s3", "S3_ENDPOINT": "http://127.0.0.1:%d" % state["s3"].port,
          "S3_BUCKET": "comfygate", "S3_ACCESS_KEY_ID": "S3RVER",
-         "S3_SECRET_ACCESS_KEY": "S3RVER", "S3_PREFIX": "out/", "S3_KEEP_LOCAL": "false"}
+         "S3_SECRET_ACCESS_KEY": "S3RVER", "S3_PREFIX": "out/", "S3_KEEP_LOCAL": "false",
+         "WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"s" * 32).decode(),
+         "WEBHOOK_ALLOWED_DOMAINS": "127.0.0.1"}
     e.update({k: str(v) for k, v in over.items()})
     return e
 
@@ -158,6 +164,47 @@ def test_sync_prompt_answers_base64_from_the_bucket():
         raw = base64.b64decode(img)
         assert raw[:8] == b"\x89PNG\r\n\x1a\n"
         assert hashlib.sha256(raw).hexdigest() == by_name[name]["sha256"]
+
+
+class Hooks(http.server.BaseHTTPRequestHandler):
+    got = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hooks.got.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def test_webhook_inlines_images_read_back_from_the_bucket():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hooks)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        graph = {"1": {"class_type": "EmptyImage",
+                       "inputs": {"width": 10, "height": 6, "batch_size": 2, "color": 0x778899}},
+                 "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0],
+                                                             "filename_prefix": "wh"}}}
+        url = "http://127.0.0.1:%d/hook" % srv.server_address[1]
+        st, _, _, j = gw.request(state["port"], "POST", "/prompt",
+                                 {"prompt": graph, "webhook_v2": url})
+        assert st == 202, (st, j)
+        end = time.time() + 30
+        while not Hooks.got and time.time() < end:
+            time.sleep(0.02)
+        assert Hooks.got, "no webhook"
+        hook = Hooks.got[0]
+        assert hook["type"] == "prompt.complete", hook["type"]
+        data = hook["data"]
+        assert data["images_inlined"] is True and len(data["images"]) == 2, data.keys()
+        st, _, _, job = gw.request(state["port"], "GET", "/jobs/" + j["id"])
+        by_name = {o["filename"]: o for o in job["outputs"]}
+        for name, img in zip(data["filenames"], data["images"]):
+            assert hashlib.sha256(base64.b64decode(img)).hexdigest() == by_name[name]["sha256"]
+    finally:
+        srv.shutdown()
 
 
 def test_large_outputs_stream_both_ways():
@@ -274,6 +321,42 @@ def test_uploads_are_retried_while_the_store_is_down():
         g.stop()
 
 
+def test_kill9_while_uploading():
+    """The store hangs (SIGSTOP) while an output is being uploaded and the gateway is killed
+    with SIGKILL: after a restart the job is re-attached, its output uploaded, and it succeeds
+    with every object in the bucket."""
+    g = start()
+    storage = g.storage
+    s3pid = state["s3"].p.pid
+    os.kill(s3pid, signal.SIGSTOP)
+    try:
+        st, _, _, j = gw.request(g.port, "POST", "/jobs", {
+            "workflowId": "smoke", "inputs": {"width": 30, "height": 10, "batch_size": 2}})
+        assert st == 202, (st, j)
+        jdir = os.path.join(storage, "outputs", j["jobId"])
+        end = time.time() + 20
+        while time.time() < end and len([n for n in (os.listdir(jdir) if os.path.isdir(jdir)
+                                                      else []) if n.endswith(".png")]) < 2:
+            time.sleep(0.02)
+        time.sleep(0.2)  # the PUTs are out, and hang
+        st, _, _, mid = gw.request(g.port, "GET", "/jobs/" + j["jobId"])
+        assert mid["status"] == "running" and mid["outputs"] == [], mid
+        g.kill()
+    finally:
+        os.kill(s3pid, signal.SIGCONT)
+    g2 = gw.gateway(s3_env(), storage=storage)
+    try:
+        gw.wait_backends(g2.port, 1)
+        done = gw.wait_job(g2.port, j["jobId"], timeout=60)
+        assert done["status"] == "succeeded" and len(done["outputs"]) == 2, done
+        for out in done["outputs"]:
+            st, h, _, _ = gw.request(g2.port, "GET", out["url"])
+            st, raw = fetch(h["location"])
+            assert st == 200 and hashlib.sha256(raw).hexdigest() == out["sha256"]
+    finally:
+        g2.stop()
+
+
 def test_bad_settings_stop_the_gateway():
     cases = [({"S3_BUCKET": ""}, "S3_BUCKET"),
              ({"S3_ENDPOINT": "ftp://127.0.0.1:1"}, "S3_ENDPOINT"),
@@ -297,11 +380,13 @@ if __name__ == "__main__":
         setup()
         for t in [test_outputs_land_in_the_bucket, test_base64_download_reads_the_object_back,
                   test_sync_prompt_answers_base64_from_the_bucket,
+                  test_webhook_inlines_images_read_back_from_the_bucket,
                   test_large_outputs_stream_both_ways,
                   test_keep_local_serves_the_staged_copy,
                   test_shared_store_instances_read_the_bucket,
                   test_wrong_secret_fails_the_job_with_storage_error,
                   test_uploads_are_retried_while_the_store_is_down,
+                  test_kill9_while_uploading,
                   test_bad_settings_stop_the_gateway]:
             S.run(t)
     finally:
