@@ -6,7 +6,7 @@ what=${1:-run}
 pkgs=(gcc meson ninja-build pkg-config liburing-dev libcurl4-openssl-dev libsqlite3-dev
       libbearssl-dev libwslay-dev node-llhttp libjansson-dev zlib1g-dev)
 case "$what" in
-  test)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev curl python3-pil openssl libssl-dev)
+  test)  pkgs+=(libcmocka-dev clang libclang-rt-14-dev curl python3-pil openssl libssl-dev strace)
          # the webhook tests' receiver runs on Node.js; keep a node that is already there (it
          # may not be Debian's, and Debian's npm would conflict with it)
          command -v node >/dev/null 2>&1 || pkgs+=(nodejs npm) ;;
@@ -27,9 +27,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The webhook tests verify deliveries with the npm package standardwebhooks (tests/js, pinned
-# by its package-lock.json); node_modules is not in the repository.
-if [ "$what" = test ] && [ ! -d "$(dirname "$0")/../tests/js/node_modules" ]; then
+# The webhook tests verify deliveries with the npm package standardwebhooks, the S3 tests run
+# s3rver and @smithy/signature-v4 (tests/js, pinned by its package-lock.json); node_modules is
+# not in the repository, and is installed again whenever the lock file is newer.
+js="$(dirname "$0")/../tests/js"
+if [ "$what" = test ] && { [ ! -f "$js/node_modules/.package-lock.json" ] ||
+                           [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; }; then
   echo "comfygate: installing tests/js (npm ci)" >&2
   (cd "$(dirname "$0")/../tests/js" && npm ci --no-audit --no-fund >/dev/null)
 fi

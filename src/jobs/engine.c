@@ -95,7 +95,7 @@ void jlog_job(struct job *j, const char *level, const char *fmt, ...)
 
 static void emit_status(struct engine *e, struct job *j)
 {
-    if (!j->subs || !strcmp(j->last_event_status, job_status_name(j->status)))
+    if (!j->subs || j->end_unsaved || !strcmp(j->last_event_status, job_status_name(j->status)))
         return;
     snprintf(j->last_event_status, sizeof(j->last_event_status), "%s", job_status_name(j->status));
     emit(e, j, "status", job_to_json(j, engine_queue_position(e, j)));
@@ -103,12 +103,48 @@ static void emit_status(struct engine *e, struct job *j)
 
 /* --- persistence ------------------------------------------------------------------------------ */
 
+struct engine_end_wait {
+    struct engine_end_wait *next;
+    engine_fetch_cb cb;
+    void *ctx;
+};
+
+void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx)
+{
+    struct engine_end_wait *w = j->end_unsaved ? calloc(1, sizeof(*w)) : NULL;
+    if (!w) /* durable already (or no memory: answer now rather than never) */
+        return cb(j, engine_queue_position(e, j), ctx);
+    w->cb = cb;
+    w->ctx = ctx;
+    w->next = j->end_waiters;
+    j->end_waiters = w;
+}
+
+/* j's final row is committed (or the store refused it: go on without it, as for every other
+ * save): announce the end and answer the reads that waited. gone: j is about to be freed. */
+static void end_durable(struct engine *e, struct job *j, bool gone)
+{
+    j->end_unsaved = false;
+    j->end_saved = true;
+    struct engine_end_wait *w = j->end_waiters;
+    j->end_waiters = NULL;
+    while (w) {
+        struct engine_end_wait *next = w->next;
+        w->cb(gone ? NULL : j, gone ? -1 : engine_queue_position(e, j), w->ctx);
+        free(w);
+        w = next;
+    }
+    if (!gone)
+        emit_status(e, j);
+}
+
 
 struct save_ctx {
     struct job_save save;
     struct engine *e;
     engine_submit_cb cb; /* the first save of a submit answers the client */
     void *cb_ctx;
+    bool final; /* the snapshot holds a finished status */
     /* the snapshot holds the write-ahead of the attempt whose submit is held (its prompt id):
      * once committed, that submit may go, whatever was changed since */
     char write_ahead[40];
@@ -141,6 +177,8 @@ static void saved_cb(struct job_save *s)
         jobtable_unqueue(&e->jt, j);
         if (j->idem_key[0])
             keymap_del(&e->idem, j->idem_key);
+        if (j->end_unsaved)
+            end_durable(e, j, true);
         jobtable_forget(&e->jt, j);
         sc->cb(&res, sc->cb_ctx);
         free(sc);
@@ -173,6 +211,8 @@ static void saved_cb(struct job_save *s)
         }
     }
     bool first = sc->cb != NULL;
+    if (sc->final && j->end_unsaved)
+        end_durable(e, j, false);
     bool wrote_ahead = j->submit_held && sc->write_ahead[0] &&
                        !strcmp(sc->write_ahead, j->prompt_id);
     free(sc);
@@ -211,6 +251,7 @@ int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
     sc->e = e;
     sc->cb = cb;
     sc->cb_ctx = ctx;
+    sc->final = job_finished(j);
     sc->save.job = j;
     sc->save.done = saved_cb;
     if (j->submit_held)
@@ -228,6 +269,8 @@ int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
         free(blobs);
         free(sc);
         j->persisting = false;
+        if (j->end_unsaved && !cb)
+            end_durable(e, j, false);
         return -EAGAIN;
     }
     return 0;
@@ -238,6 +281,8 @@ void engine_persist(struct engine *e, struct job *j)
 {
     if (!e->store)
         return;
+    if (job_finished(j) && !j->end_saved)
+        j->end_unsaved = true;
     if (j->persisting) {
         j->dirty = true;
         return;
@@ -839,6 +884,12 @@ int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s)
     struct job *j = engine_job(e, s->job_id, owner);
     if (!j)
         return 404;
+    if (j->end_unsaved) { /* its end goes out once durable (end_durable), to s as well */
+        j->last_event_status[0] = '\0';
+        s->next = j->subs;
+        j->subs = s;
+        return 200;
+    }
     snprintf(j->last_event_status, sizeof(j->last_event_status), "%s", job_status_name(j->status));
     bool final = job_finished(j);
     json_t *d = job_to_json(j, engine_queue_position(e, j));

@@ -102,4 +102,7 @@ int engine_recover(struct engine *e);
  * when it cannot (no such backend configured now): queue it again instead. */
 bool engine_reattach(struct engine *e, struct job *j);
 
+/* Calls cb once j's final row is committed (at once if it is): engine_fetch's wait. */
+void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx);
+
 #endif

@@ -86,6 +86,8 @@ void engine_fetch(struct engine *e, const char *id, const char *reader, engine_f
                   void *ctx)
 {
     struct job *j = engine_job(e, id, reader);
+    if (j && j->end_unsaved) /* finished, not yet durable: answer once it is */
+        return engine_wait_end(e, j, cb, ctx);
     if (!e->cfg.shared || (j && engine_authoritative(e, j)) || !e->store)
         return cb(j, j ? engine_queue_position(e, j) : -1, ctx);
     struct fetch_req *f = calloc(1, sizeof(*f));

@@ -102,6 +102,12 @@ struct job {
     bool dirty;      /* state changed while it was */
     bool cancel_requested;
     bool durable; /* its row is committed */
+    /* Finished in memory but its final row is not committed yet: the end is not announced
+     * (SSE, sync /prompt) and reads wait (end_waiters) until it is, so no client sees an end
+     * that a crash could take back. */
+    bool end_unsaved;
+    bool end_saved;
+    struct engine_end_wait *end_waiters;
     struct engine_sub *subs; /* SSE listeners */
     char last_event_status[16];
     bool done_emitting;

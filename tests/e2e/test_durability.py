@@ -2,9 +2,13 @@
 points — jobs queued, running, downloading outputs, the backend restarted meanwhile — then
 started again on the same data directory, and every job is checked one by one: it is there,
 it finishes exactly once, its outputs are whole, and the backend ran each prompt only once."""
+import glob
 import hashlib
+import http.client
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 
@@ -208,8 +212,83 @@ def test_finished_jobs_unchanged_by_restart():
         sim.kill()
 
 
+def slow_store_writes(pid, usec):
+    """Attaches strace to every thread of pid, delaying each pwrite64 (SQLite's WAL writes: the
+    gateway's own file and socket I/O goes through io_uring) by usec. Returns the strace
+    process once it traces every thread."""
+    p = subprocess.Popen(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64",
+                          "-e", "inject=pwrite64:delay_enter=%d" % usec, "-p", str(pid)],
+                         preexec_fn=gw.die_with_parent)
+
+    def traced():
+        for st in glob.glob("/proc/%d/task/*/status" % pid):
+            try:
+                with open(st) as f:
+                    text = f.read()
+            except FileNotFoundError:  # a thread that just ended (curl's resolver, say)
+                continue
+            # io_uring's kernel workers (iou-wrk-*, iou-sqp-*) cannot be traced
+            if "\nName:\tiou-" not in "\n" + text and "TracerPid:\t%d\n" % p.pid not in text:
+                return False
+        return True
+    wait_for(traced, "strace attached")
+    return p
+
+
+def test_end_announced_only_once_durable():
+    """The end of a job reaches clients only after its final row is committed. The store's
+    writes are slowed (strace delays SQLite's pwrite64); the moment the job's event stream
+    says `succeeded`, the gateway is killed with SIGKILL. Started again, with the backend
+    frozen so nothing can be re-attached meanwhile, the job must read back succeeded at once
+    with its outputs — never back to running, never finishing a second time."""
+    if not shutil.which("strace"):
+        raise AssertionError("strace is missing: run scripts/deps.sh test")
+    sim = gw.sim("--exec-ms", "5")
+    g = start(sim)
+    tracer = None
+    try:
+        tracer = slow_store_writes(g.p.pid, 300000)
+        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
+        jid = r["jobId"]
+        c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30)
+        c.request("GET", "/jobs/%s/events" % jid)
+        resp = c.getresponse()
+        assert resp.status == 200
+        seen = []
+        while True:
+            line = resp.readline()
+            assert line, "the event stream ended before the job did: %s" % seen
+            if line.startswith(b"data:") and b'"status":"' in line:
+                status = line.split(b'"status":"', 1)[1].split(b'"', 1)[0].decode()
+                seen.append(status)
+                if status in ("succeeded", "failed", "canceled"):
+                    break
+        g.kill(signal.SIGKILL)  # at once: the end was announced, so it must be on disk
+        c.close()
+        tracer.kill()
+        tracer.wait()
+        tracer = None
+        assert seen[-1] == "succeeded", seen
+        os.kill(sim.p.pid, signal.SIGSTOP)
+        try:
+            g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port,
+                            "CACHE_ENABLED": "false"}, storage=g.storage)
+            after = job(g, jid)
+            assert after["status"] == "succeeded", (after["status"], after.get("outputs"))
+            assert len(after["outputs"]) == 1 and after["attempts"] == 1, after
+        finally:
+            os.kill(sim.p.pid, signal.SIGCONT)
+        outputs_whole(g, after)
+        assert len(sim_history(sim)) == 1
+    finally:
+        if tracer:
+            tracer.kill()
+        g.stop()
+        sim.kill()
+
+
 for t in [test_accepted_burst_survives_kill_while_queued, test_running_job_is_reattached,
           test_kill_while_downloading_outputs, test_backend_lost_the_prompt_meanwhile,
-          test_finished_jobs_unchanged_by_restart]:
+          test_finished_jobs_unchanged_by_restart, test_end_announced_only_once_durable]:
     S.run(t)
 S.done()
