@@ -318,6 +318,8 @@ static void output_file_found(struct job *j, long pos, void *ctx)
     snprintf(of->f.job, sizeof(of->f.job), "%.36s", c->id);
     snprintf(of->f.name, sizeof(of->f.name), "%.299s", c->name);
     snprintf(of->f.key, sizeof(of->f.key), "%s", c->key);
+    snprintf(of->f.sha256, sizeof(of->f.sha256), "%s", o->sha256);
+    of->f.size = o->size;
     engine_files_local(c->gw->engine, &of->f, 1, output_fetched, of);
 }
 

@@ -266,6 +266,25 @@ int config_set(struct config *c, const char *name, const char *value, FILE *err)
     return -1;
 }
 
+/* An object key prefix: the key is signed and sent as is, so no segment may be rewritten on
+ * the way (".", ".."), and none may start at the root. */
+static bool s3_prefix_ok(const char *p)
+{
+    if (p[0] == '/')
+        return false;
+    for (const char *q = p; *q; q++) {
+        if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '\\')
+            return false;
+    }
+    for (const char *seg = p; *seg;) {
+        size_t n = strcspn(seg, "/");
+        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+            return false;
+        seg += n + (seg[n] == '/');
+    }
+    return true;
+}
+
 static int check(const struct config *c, FILE *err)
 {
     bool s3 = !strcmp(c->storage_provider, "s3");
@@ -288,8 +307,9 @@ static int check(const struct config *c, FILE *err)
                      "\"%s\"\n", c->s3_bucket);
         return -1;
     }
-    if (s3 && (c->s3_prefix[0] == '/' || strpbrk(c->s3_prefix, "\r\n\\"))) {
-        fprintf(err, "comfygate: S3_PREFIX must not start with '/' or hold control characters\n");
+    if (s3 && !s3_prefix_ok(c->s3_prefix)) {
+        fprintf(err, "comfygate: S3_PREFIX must not start with '/', hold \".\" or \"..\" segments "
+                     "or control characters, got \"%s\"\n", c->s3_prefix);
         return -1;
     }
     if (s3 && strncmp(c->s3_endpoint, "http://", 7) && strncmp(c->s3_endpoint, "https://", 8)) {

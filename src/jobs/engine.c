@@ -940,13 +940,13 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
     e->store = st;
     e->cfg = *cfg;
     e->curl = fleet ? &fleet->rc : &e->own_curl;
+    workflow_set_init(&e->wf, 100000);
+    *out = e; /* as on every error path below, the gateway stops */
     if (!fleet) { /* an API-only instance still reads objects back from an object store */
         if (ring_curl_init(&e->own_curl, r) < 0)
             return -ENOMEM;
         e->own_curl_live = true;
     }
-    workflow_set_init(&e->wf, 100000);
-    *out = e;
     if (jobtable_init(&e->jt) < 0 || keymap_init(&e->idem, 1000000) < 0 || keymap_init(&e->cache, 1000000) < 0)
         return -ENOMEM;
     /* No bundled templates where none were shipped is fine (workflows can be created through

@@ -91,6 +91,7 @@ struct engine_file {
     char job[37]; /* whose stored objects (a cache hit shares another job's) */
     char key[STORAGE_KEY_MAX];
     uint64_t size;
+    char sha256[65]; /* what a copy fetched from storage must hash to */
 };
 json_t *engine_prompt_answer(const struct job *j, struct engine_file **files, size_t *nfiles);
 /* On the dispatcher: makes sure each of files[0..n) has a local copy (storage_fetch, one after

@@ -55,6 +55,8 @@ static void fetch_next(struct files_local *fl)
                                        .job_id = ef->job,
                                        .name = ef->name,
                                        .key = ef->key,
+                                       .sha256 = ef->sha256,
+                                       .size = ef->size,
                                        .max_bytes = fl->e->cfg.max_output_bytes,
                                        .done = fetched_cb,
                                        .arg = fl};

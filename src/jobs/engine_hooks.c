@@ -55,6 +55,7 @@ struct hook_read {
     int fd;
     unsigned char *buf;
     size_t len, got;
+    char path[2048]; /* the open in flight reads it when the ring submits, not at prep */
 };
 
 static void read_next_file(struct hook_read *h);
@@ -137,8 +138,9 @@ static void read_next_file(struct hook_read *h)
         return read_finish(h, false);
     h->len = f->size;
     h->op.cb = file_open_cb;
+    snprintf(h->path, sizeof(h->path), "%s", loc.path);
     struct io_uring_sqe *sqe = ring_sqe(h->e->ring);
-    io_uring_prep_openat(sqe, loc.dirfd, loc.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+    io_uring_prep_openat(sqe, loc.dirfd, h->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
     ring_sqe_set_op(sqe, &h->op);
 }
 

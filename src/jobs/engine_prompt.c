@@ -112,6 +112,7 @@ json_t *engine_prompt_answer(const struct job *j, struct engine_file **files, si
         snprintf(f->job, sizeof(f->job), "%s", j->cache_of[0] ? j->cache_of : j->id);
         snprintf(f->key, sizeof(f->key), "%s", j->outputs[i].key);
         f->size = j->outputs[i].size;
+        snprintf(f->sha256, sizeof(f->sha256), "%s", j->outputs[i].sha256);
         json_array_append_new(names, json_string(f->name));
     }
     json_decref(names);

@@ -3,6 +3,7 @@
 #include "store/s3_sign.h"
 
 #include <bearssl.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -132,12 +133,20 @@ int s3_target_endpoint(struct s3_target *t, const char *endpoint, char *err, siz
         return -1;
     }
     size_t hl = strcspn(p, "/?#");
-    if (hl == 0 || hl >= sizeof(t->host) || memchr(p, '@', hl)) {
-        snprintf(err, errlen, "S3_ENDPOINT needs a host (and no user:password@)");
+    /* a host name, IPv4 or [IPv6], and a port: it goes into the signed Host header */
+    size_t ok = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]");
+    if (hl == 0 || hl >= sizeof(t->host) || ok < hl) {
+        snprintf(err, errlen, "S3_ENDPOINT needs a host[:port] (and no user:password@)");
         return -1;
     }
-    memcpy(t->host, p, hl);
+    /* as clients will send it in a presigned URL's Host: lower case, no default port */
+    for (size_t i = 0; i < hl; i++)
+        t->host[i] = (char)tolower((unsigned char)p[i]);
     t->host[hl] = '\0';
+    const char *dflt = t->https ? ":443" : ":80";
+    size_t dl = strlen(dflt);
+    if (hl > dl && !strcmp(t->host + hl - dl, dflt))
+        t->host[hl - dl] = '\0';
     p += hl;
     if (strpbrk(p, "?#")) {
         snprintf(err, errlen, "S3_ENDPOINT must not carry a query or fragment");
@@ -152,6 +161,16 @@ int s3_target_endpoint(struct s3_target *t, const char *endpoint, char *err, siz
     }
     memcpy(t->base_path, p, pl);
     t->base_path[pl] = '\0';
+    /* signed and sent as is: plain characters only, no segment a client would rewrite */
+    bool plain = strspn(t->base_path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789-._~/") == pl;
+    if (!plain || strstr(t->base_path, "/./") || strstr(t->base_path, "/../") ||
+        (pl >= 2 && !strcmp(t->base_path + pl - 2, "/.")) ||
+        (pl >= 3 && !strcmp(t->base_path + pl - 3, "/.."))) {
+        snprintf(err, errlen, "S3_ENDPOINT's path must be plain (a-z, 0-9, -._~), without . or "
+                              ".. segments");
+        return -1;
+    }
     return 0;
 }
 

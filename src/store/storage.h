@@ -36,7 +36,7 @@ enum storage_loc_kind {
 struct storage_loc {
     enum storage_loc_kind kind;
     int dirfd;      /* FILE: owned by the provider, never closed by the caller */
-    char path[1024]; /* FILE: relative to dirfd, no "..", no leading '/'; URL: absolute */
+    char path[2048]; /* FILE: relative to dirfd, no "..", no leading '/'; URL: absolute */
 };
 
 /* One staged file to commit. Embedded in its owner; valid until done has run. */
@@ -71,8 +71,11 @@ struct storage_fetch {
     const char *job_id;
     const char *name;
     const char *key;
+    const char *sha256; /* lowercase hex the copy must hash to ("" or NULL: unchecked) */
+    uint64_t size;      /* and its size (with sha256) */
     uint64_t max_bytes;
-    void (*done)(struct storage_fetch *f, int err); /* err: 0, -ENOENT, or another -errno */
+    void (*done)(struct storage_fetch *f, int err); /* err: 0, -ENOENT, -EBADMSG (the bytes
+                                                     * differ), or another -errno */
     void *arg;                                      /* the owner's */
     void *impl;                                     /* the provider's, while in flight */
 };

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bearssl.h>
+
 #include "store/file_sink.h"
 #include "store/s3_sign.h"
 #include "store/storage.h"
@@ -117,6 +119,7 @@ static CURL *signed_easy(const struct storage_s3 *s3, const char *method, const 
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L); /* send exactly the path that was signed */
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s3->timeout_ms);
@@ -135,8 +138,9 @@ struct s3_put {
     char *buf;
     size_t len, off;   /* buffered bytes, and how many curl has taken */
     uint64_t file_off; /* file offset of the byte after the buffer */
-    bool reading, paused, read_failed, done_waits; /* done_waits: finish once the read lands */
-    int result;
+    bool reading, paused, read_failed, done_waits; /* done_waits: end once the read lands */
+    CURLcode end_rc; /* how the transfer ended (kept while a read is still in flight) */
+    long end_status;
     unsigned attempt;
     struct ring_op read_op, unlink_op;
     struct ring_timer retry;
@@ -145,6 +149,7 @@ struct s3_put {
 };
 
 static void put_attempt(struct s3_put *p);
+static void put_ended(struct s3_put *p);
 
 static void put_release_easy(struct s3_put *p)
 {
@@ -175,8 +180,10 @@ static void read_cb(struct ring_op *op, int res, uint32_t flags)
     (void)flags;
     struct s3_put *p = (struct s3_put *)((char *)op - offsetof(struct s3_put, read_op));
     p->reading = false;
-    if (p->done_waits)
-        return put_finish(p, p->result);
+    if (p->done_waits) { /* the transfer ended meanwhile: its buffer is free now */
+        p->done_waits = false;
+        return put_ended(p);
+    }
     if (res <= 0) { /* 0: the file is shorter than it was: it changed under us */
         p->read_failed = true;
     } else {
@@ -243,14 +250,29 @@ static void retry_cb(struct ring_timer *t)
 static void put_done_cb(struct ring_curl_xfer *x, CURLcode rc, long status)
 {
     struct s3_put *p = (struct s3_put *)x;
+    p->end_rc = rc;
+    p->end_status = status;
+    put_release_easy(p);
+    if (p->reading) { /* a timeout mid-read: the read still owns the buffer */
+        p->done_waits = true;
+        return;
+    }
+    put_ended(p);
+}
+
+/* S3's own word for a retryable 400 */
+static bool transient_400(const struct s3_resp *r)
+{
+    return strstr(r->text, "<Code>RequestTimeout</Code>") != NULL;
+}
+
+/* The transfer is over and no read is in flight: done, retried, or failed. */
+static void put_ended(struct s3_put *p)
+{
     struct storage_commit *c = p->c;
+    CURLcode rc = p->end_rc;
+    long status = p->end_status;
     if (rc == CURLE_OK && status >= 200 && status <= 299) {
-        put_release_easy(p);
-        if (p->reading) { /* curl is done with the body; the read still owns the buffer */
-            p->done_waits = true;
-            p->result = 0;
-            return;
-        }
         if (p->s3->keep_local)
             return put_finish(p, 0);
         p->unlink_op.cb = unlink_cb;
@@ -261,13 +283,7 @@ static void put_done_cb(struct ring_curl_xfer *x, CURLcode rc, long status)
     }
     describe(c->detail, sizeof(c->detail), "PUT", rc, status, &p->resp);
     bool transient = (rc != CURLE_OK && !p->read_failed) || status >= 500 || status == 408 ||
-                     status == 429;
-    put_release_easy(p);
-    if (p->reading) { /* a timeout while a read was in flight: its buffer must outlive it */
-        p->done_waits = true;
-        p->result = status_err(rc, status);
-        return;
-    }
+                     status == 429 || (status == 400 && transient_400(&p->resp));
     if (transient && p->attempt < p->s3->max_attempts) {
         uint64_t ms = 100ull << (p->attempt < 6 ? p->attempt : 6);
         p->retry.cb = retry_cb;
@@ -349,6 +365,9 @@ struct s3_get {
     struct file_sink sink;
     bool paused;
     int result;
+    int write_err;    /* sticky: once a write failed, every later one fails too */
+    br_sha256_context sha; /* of the body as received: checked before the copy is named */
+    uint64_t got;
     struct curl_slist *hdrs;
     struct s3_resp resp;
 };
@@ -389,22 +408,50 @@ static size_t get_write_cb(char *p, size_t size, size_t n, void *ud)
     if (status != 200) /* an error document: keep its start for the log */
         return resp_write_cb(p, size, n, &g->resp);
     size_t total = size * n;
-    if (g->sink.size + total > g->sink.max_bytes)
+    /* A refused chunk must fail the transfer for good: curl may replay paused data inside
+     * curl_easy_pause, where an error is not reported to anyone. */
+    if (!g->write_err && g->sink.err)
+        g->write_err = g->sink.err; /* the disk failed: it will never have room again */
+    if (!g->write_err && g->sink.size + total > g->sink.max_bytes)
+        g->write_err = -EFBIG;
+    if (g->write_err)
         return 0;
     if (file_sink_room(&g->sink) < total) { /* all or nothing: curl repeats it after unpause */
         g->paused = true;
         return CURL_WRITEFUNC_PAUSE;
     }
     ssize_t w = file_sink_write(&g->sink, p, total);
-    return w == (ssize_t)total ? total : 0;
+    if (w != (ssize_t)total) {
+        g->write_err = w < 0 ? (int)w : -EIO;
+        return 0;
+    }
+    br_sha256_update(&g->sha, p, total);
+    g->got += total;
+    return total;
+}
+
+/* The body is the object the output recorded: its size and SHA-256. */
+static bool get_body_ok(struct s3_get *g)
+{
+    const struct storage_fetch *f = g->f;
+    if (!f->sha256 || strlen(f->sha256) != 64)
+        return true; /* nothing to check against */
+    unsigned char d[32];
+    char hex[65];
+    br_sha256_out(&g->sha, d);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return g->got == f->size && !strcmp(hex, f->sha256);
 }
 
 static void get_done_cb(struct ring_curl_xfer *x, CURLcode rc, long status)
 {
     struct s3_get *g = (struct s3_get *)x;
-    if (rc == CURLE_OK && status == 200)
+    if (rc == CURLE_OK && status == 200 && !g->write_err && get_body_ok(g))
         return file_sink_close(&g->sink, get_sink_done);
-    g->result = status_err(rc, status);
+    g->result = g->write_err                       ? g->write_err
+                : rc == CURLE_OK && status == 200 ? -EBADMSG /* not the bytes we stored */
+                                                  : status_err(rc, status);
     file_sink_abort(&g->sink, get_sink_done);
 }
 
@@ -419,6 +466,7 @@ static int s3_fetch(struct storage *s, struct storage_fetch *f)
     g->s3 = s3;
     g->f = f;
     f->impl = g;
+    br_sha256_init(&g->sha);
     g->dirfd = storage_stage_open(&s3->local, f->job_id);
     if (g->dirfd < 0) {
         get_finish(g, g->dirfd);

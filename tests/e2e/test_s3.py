@@ -150,6 +150,22 @@ def test_base64_download_reads_the_object_back():
     assert st == 404 and j["error"]["code"] == "OUTPUT_NOT_FOUND", (st, j)
 
 
+def test_a_changed_object_is_not_served_as_the_output():
+    """The bucket's copy no longer matches the output (changed behind the gateway's back): a
+    base64 download refuses it rather than answering other bytes, and keeps no local copy."""
+    done = submit_smoke(state["port"], batch=1)
+    out = done["outputs"][0]
+    obj = os.path.join(state["s3dir"], "objects", "comfygate", "out", done["id"],
+                       out["filename"] + "._S3rver_object")
+    with open(obj, "r+b") as f:
+        f.seek(out["size"] // 2)
+        f.write(b"\xff\xfe")
+    st, _, _, j = gw.request(state["port"], "GET", out["url"] + "?encoding=base64")
+    assert st == 502 and j["error"]["code"] == "STORAGE_ERROR", (st, j)
+    staged = os.path.join(state["gw"].storage, "outputs", done["id"], out["filename"])
+    assert not os.path.exists(staged)
+
+
 def test_sync_prompt_answers_base64_from_the_bucket():
     graph = {"1": {"class_type": "EmptyImage",
                    "inputs": {"width": 16, "height": 8, "batch_size": 3, "color": 0x112233}},
@@ -363,6 +379,7 @@ def test_bad_settings_stop_the_gateway():
              ({"S3_URL_TTL_SECONDS": "0"}, "S3_URL_TTL_SECONDS"),
              ({"S3_FORCE_PATH_STYLE": "maybe"}, "S3_FORCE_PATH_STYLE"),
              ({"S3_BUCKET": "Bad_Bucket"}, "S3_BUCKET"),
+             ({"S3_PREFIX": "a/../b/"}, "S3_PREFIX"),
              ({"STORAGE_PROVIDER": "gcs"}, "STORAGE_PROVIDER")]
     for over, name in cases:
         env = dict(os.environ)
@@ -379,6 +396,7 @@ if __name__ == "__main__":
     try:
         setup()
         for t in [test_outputs_land_in_the_bucket, test_base64_download_reads_the_object_back,
+                  test_a_changed_object_is_not_served_as_the_output,
                   test_sync_prompt_answers_base64_from_the_bucket,
                   test_webhook_inlines_images_read_back_from_the_bucket,
                   test_large_outputs_stream_both_ways,

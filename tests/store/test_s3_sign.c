@@ -122,7 +122,17 @@ static void endpoints_and_path_style(void **state)
     assert_string_equal(host, "127.0.0.1:9000");
     assert_string_equal(path, "/base/out/p/job%201/a%2Bb.png");
     assert_string_equal(url, "http://127.0.0.1:9000/base/out/p/job%201/a%2Bb.png");
+    /* the Host a browser sends for a presigned URL: lower case, no default port */
+    assert_int_equal(s3_target_endpoint(&t, "https://S3.Example.COM:443", err, sizeof(err)), 0);
+    assert_string_equal(t.host, "s3.example.com");
+    assert_int_equal(s3_target_endpoint(&t, "http://[::1]:80/", err, sizeof(err)), 0);
+    assert_string_equal(t.host, "[::1]");
+    assert_int_equal(s3_target_endpoint(&t, "http://h:443", err, sizeof(err)), 0);
+    assert_string_equal(t.host, "h:443");
     assert_int_equal(s3_target_endpoint(&t, "ftp://x", err, sizeof(err)), -1);
+    assert_int_equal(s3_target_endpoint(&t, "http://h/a/../b", err, sizeof(err)), -1);
+    assert_int_equal(s3_target_endpoint(&t, "http://h/a/.", err, sizeof(err)), -1);
+    assert_int_equal(s3_target_endpoint(&t, "http://h/a%20b", err, sizeof(err)), -1);
     assert_int_equal(s3_target_endpoint(&t, "http://", err, sizeof(err)), -1);
     assert_int_equal(s3_target_endpoint(&t, "http://u:p@host", err, sizeof(err)), -1);
     assert_int_equal(s3_target_endpoint(&t, "http://host/?a=b", err, sizeof(err)), -1);
