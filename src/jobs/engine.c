@@ -1,10 +1,13 @@
-/* engine — see engine.h. */
+/* engine — see engine.h. This file runs jobs (dispatch, progress, outputs into storage, the
+ * end of a run), answers queries and cancels, and starts and stops the engine. Its other parts:
+ * engine_events.c (listeners), engine_persist.c (the store), engine_submit.c, engine_read.c,
+ * engine_shared.c (SHARED_STORE), engine_hooks.c (webhooks), engine_prompt.c (raw graphs),
+ * engine_recover.c (start-up), engine_files.c (local copies of stored outputs). */
 #include "jobs/engine.h"
 
 #include <bearssl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,276 +22,6 @@
 #include "jobs/jobtable.h"
 #include "jobs/keymap.h"
 #include "jobs/workflow_store.h"
-
-
-
-/* --- events ------------------------------------------------------------------------------------ */
-
-struct sub_msg {
-    struct ring_msg msg;
-    struct engine_sub *sub;
-    char event[16];
-    char *data;
-    bool final;
-    bool closed;
-};
-
-static void sub_msg_cb(struct ring *r, struct ring_msg *m)
-{
-    struct sub_msg *sm = (struct sub_msg *)m;
-    if (sm->closed)
-        sm->sub->on_closed(sm->sub);
-    else
-        sm->sub->on_event(sm->sub, sm->event, sm->data, sm->final);
-    free(sm);
-}
-
-void engine_sub_post(struct engine_sub *s, const char *event, json_t *data, bool final)
-{
-    struct sub_msg *sm = calloc(1, sizeof(*sm));
-    if (!sm)
-        return;
-    sm->msg.cb = sub_msg_cb;
-    sm->sub = s;
-    snprintf(sm->event, sizeof(sm->event), "%s", event);
-    sm->data = data ? json_dumps(data, JSON_COMPACT) : NULL;
-    sm->final = final;
-    ring_post(s->ring, &sm->msg);
-}
-
-/* Sends one event to every listener of j; a final status also detaches them. */
-static void emit(struct engine *e, struct job *j, const char *event, json_t *data)
-{
-    bool final = !strcmp(event, "status") && job_finished(j);
-    for (struct engine_sub *s = j->subs; s; s = s->next)
-        engine_sub_post(s, event, data, final);
-    json_decref(data);
-    if (final)
-        j->subs = NULL; /* the API side unsubscribes each one when it sees `final` */
-}
-
-/* A log line for the job, also sent to its listeners as a "log" event. */
-static void jlog(struct engine *e, struct job *j, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void jlog(struct engine *e, struct job *j, const char *level, const char *fmt, ...)
-{
-    char msg[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    job_log(j, level, "%s", msg);
-    if (j->subs)
-        emit(e, j, "log", job_log_last_json(j));
-}
-
-void jlog_job(struct job *j, const char *level, const char *fmt, ...)
-{
-    char msg[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    jlog(j->engine, j, level, "%s", msg);
-}
-
-static void emit_status(struct engine *e, struct job *j)
-{
-    if (!j->subs || j->end_unsaved || !strcmp(j->last_event_status, job_status_name(j->status)))
-        return;
-    snprintf(j->last_event_status, sizeof(j->last_event_status), "%s", job_status_name(j->status));
-    emit(e, j, "status", job_to_json(j, engine_queue_position(e, j)));
-}
-
-/* --- persistence ------------------------------------------------------------------------------ */
-
-struct engine_end_wait {
-    struct engine_end_wait *next;
-    engine_fetch_cb cb;
-    void *ctx;
-};
-
-void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx)
-{
-    struct engine_end_wait *w = j->end_unsaved ? calloc(1, sizeof(*w)) : NULL;
-    if (!w) /* durable already (or no memory: answer now rather than never) */
-        return cb(j, engine_queue_position(e, j), ctx);
-    w->cb = cb;
-    w->ctx = ctx;
-    w->next = j->end_waiters;
-    j->end_waiters = w;
-}
-
-/* j's final row is committed (or the store refused it: go on without it, as for every other
- * save): announce the end and answer the reads that waited. gone: j is about to be freed. */
-static void end_durable(struct engine *e, struct job *j, bool gone)
-{
-    j->end_unsaved = false;
-    j->end_saved = true;
-    struct engine_end_wait *w = j->end_waiters;
-    j->end_waiters = NULL;
-    while (w) {
-        struct engine_end_wait *next = w->next;
-        w->cb(gone ? NULL : j, gone ? -1 : engine_queue_position(e, j), w->ctx);
-        free(w);
-        w = next;
-    }
-    if (!gone)
-        emit_status(e, j);
-}
-
-
-struct save_ctx {
-    struct job_save save;
-    struct engine *e;
-    engine_submit_cb cb; /* the first save of a submit answers the client */
-    void *cb_ctx;
-    bool final; /* the snapshot holds a finished status */
-    /* the snapshot holds the write-ahead of the attempt whose submit is held (its prompt id):
-     * once committed, that submit may go, whatever was changed since */
-    char write_ahead[40];
-};
-
-static void saved_cb(struct job_save *s)
-{
-    struct save_ctx *sc = (struct save_ctx *)s;
-    struct engine *e = sc->e;
-    struct job *j = s->job;
-    j->persisting = false;
-    if (sc->cb && s->req.rc != SQLITE_OK) {
-        /* not durable, so not accepted: it never existed (and is never saved again: with a
-         * client-chosen id, the row may be another job's) */
-        struct engine_submit res;
-        memset(&res, 0, sizeof(res));
-        res.status = 503;
-        res.code = "STORE_UNAVAILABLE";
-        snprintf(res.message, sizeof(res.message), "the job could not be stored");
-        if (s->req.rc == SQLITE_CONSTRAINT && s->idem_conflict) {
-            res.status = 409; /* another gateway took the key a moment ago: retry to replay */
-            res.code = "IDEMPOTENCY_IN_PROGRESS";
-            snprintf(res.message, sizeof(res.message),
-                     "a request with this idempotency key is still being processed");
-        } else if (s->req.rc == SQLITE_CONSTRAINT) {
-            res.status = 409;
-            res.code = "JOB_EXISTS";
-            snprintf(res.message, sizeof(res.message), "a job with id %s exists", j->id);
-        }
-        jobtable_unqueue(&e->jt, j);
-        if (j->idem_key[0])
-            keymap_del(&e->idem, j->idem_key);
-        if (j->end_unsaved)
-            end_durable(e, j, true);
-        jobtable_forget(&e->jt, j);
-        sc->cb(&res, sc->cb_ctx);
-        free(sc);
-        job_free(j);
-        return;
-    }
-    if (sc->cb) {
-        struct engine_submit res;
-        memset(&res, 0, sizeof(res));
-        {
-            j->durable = true;
-            j->insert_only = false;
-            res.status = j->cache_hit ? 200 : 202;
-            res.cache_hit = j->cache_hit;
-            res.job = j;
-            res.queue_position = engine_queue_position(e, j);
-        }
-        sc->cb(&res, sc->cb_ctx);
-        if (j->cache_hit)
-            engine_hook_end(e, j);
-        else
-            engine_hook(e, j, "queued");
-        if (e->cfg.shared && !job_finished(j)) {
-            /* the store has it now, for whichever instance claims it first (maybe us) */
-            jobtable_forget(&e->jt, j);
-            free(sc);
-            job_free(j);
-            engine_shared_poll(e, false);
-            return;
-        }
-    }
-    bool first = sc->cb != NULL;
-    if (sc->final && j->end_unsaved)
-        end_durable(e, j, false);
-    bool wrote_ahead = j->submit_held && sc->write_ahead[0] &&
-                       !strcmp(sc->write_ahead, j->prompt_id);
-    free(sc);
-    if (wrote_ahead) {
-        /* the attempt's prompt id is on disk (or the store failed: run anyway rather than
-         * stall): a crash from here on finds the prompt again instead of running it twice.
-         * A save still to come (dirty) does not hold the submit back. */
-        j->submit_held = false;
-        if (j->run)
-            comfy_run_submit_go(j->run);
-    }
-    if (j->dirty) {
-        j->dirty = false;
-        engine_persist(e, j);
-    }
-    if (first)
-        engine_dispatch(e);
-}
-
-int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, void *ctx,
-                        struct job_blob *blobs, size_t nblobs)
-{
-    struct save_ctx *sc = calloc(1, sizeof(*sc));
-    if (!sc) {
-        for (size_t i = 0; i < nblobs; i++)
-            free(blobs[i].data);
-        free(blobs);
-        return -ENOMEM;
-    }
-    sc->save.blobs = blobs;
-    sc->save.nblobs = nblobs;
-    /* a finished raw-graph job's inline input images are no longer needed */
-    sc->save.drop_blobs = j->kind == JOB_KIND_PROMPT && job_finished(j);
-    sc->save.insert_only = j->insert_only && cb;
-    sc->save.strict_keys = e->cfg.shared && cb;
-    sc->e = e;
-    sc->cb = cb;
-    sc->cb_ctx = ctx;
-    sc->final = job_finished(j);
-    sc->save.job = j;
-    sc->save.done = saved_cb;
-    if (j->submit_held)
-        snprintf(sc->write_ahead, sizeof(sc->write_ahead), "%s", j->prompt_id);
-    sc->save.row = job_store_snapshot(j, j->run);
-    int64_t cexp = 0;
-    if (j->status == JOB_SUCCEEDED && !j->cache_hit && e->cfg.cache_enabled && j->cache_key[0])
-        cexp = j->finished_ms + (int64_t)e->cfg.cache_ttl_s * 1000;
-    job_store_snapshot_keys(sc->save.row, j, cexp);
-    j->persisting = true;
-    if (job_store_save(e->store, e->ring, &sc->save) < 0) {
-        json_decref(sc->save.row);
-        for (size_t i = 0; i < nblobs; i++)
-            free(blobs[i].data);
-        free(blobs);
-        free(sc);
-        j->persisting = false;
-        if (j->end_unsaved && !cb)
-            end_durable(e, j, false);
-        return -EAGAIN;
-    }
-    return 0;
-}
-
-/* Saves j's current state; coalesces while a save is in flight. */
-void engine_persist(struct engine *e, struct job *j)
-{
-    if (!e->store)
-        return;
-    if (job_finished(j) && !j->end_saved)
-        j->end_unsaved = true;
-    if (j->persisting) {
-        j->dirty = true;
-        return;
-    }
-    engine_persist_with(e, j, NULL, NULL, NULL, 0);
-}
 
 /* --- running jobs ------------------------------------------------------------------------------- */
 
@@ -323,7 +56,7 @@ static void run_state(struct comfy_run *r)
     if (a->state == CA_RUNNING)
         engine_hook(j->engine, j, "progress");
     if (j->subs && !j->done_emitting && j->status == JOB_RUNNING) /* as job_to_json has it */
-        emit(j->engine, j, "progress", job_progress_json(j));
+        engine_emit(j->engine, j, "progress", job_progress_json(j));
 }
 
 static void finish_run(struct job *j);
@@ -359,7 +92,7 @@ static void output_listed(struct job *j, const struct job_output *src)
     if (j->subs) {
         char url[512];
         snprintf(url, sizeof(url), "/outputs/%s/%s", j->id, jo->name);
-        emit(j->engine, j, "output",
+        engine_emit(j->engine, j, "output",
              json_pack("{s:s, s:I, s:s, s:s, s:s}", "filename", jo->name, "size",
                        (json_int_t)jo->size, "mime", jo->mime, "sha256", jo->sha256, "url", url));
     }
@@ -375,7 +108,7 @@ static void output_committed(struct storage_commit *c, int err)
             j->storage_err = err;
             snprintf(j->storage_detail, sizeof(j->storage_detail), "%s", c->detail);
         }
-        jlog(j->engine, j, "error", "output %s could not be stored: %s%s%s", oc->out.name,
+        engine_jlog(j->engine, j, "error", "output %s could not be stored: %s%s%s", oc->out.name,
              strerror(-err), c->detail[0] ? " — " : "", c->detail);
     } else {
         snprintf(oc->out.key, sizeof(oc->out.key), "%s", c->key);
@@ -449,13 +182,13 @@ static void finish_run(struct job *j)
                  j->storage_detail[0] ? " (" : "", j->storage_detail[0] ? j->storage_detail : "");
         if (j->storage_detail[0])
             strncat(j->error_message, ")", sizeof(j->error_message) - strlen(j->error_message) - 1);
-        jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
+        engine_jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
     } else if (r->err == COMFY_OK) {
         j->status = JOB_SUCCEEDED;
         if (e->cfg.cache_enabled && j->cache_key[0])
             keymap_put(&e->cache, j->cache_key, j->id, NULL,
                        job_now_ms() + (int64_t)e->cfg.cache_ttl_s * 1000);
-        jlog(e, j, "info", "succeeded with %zu output(s)", j->noutputs);
+        engine_jlog(e, j, "info", "succeeded with %zu output(s)", j->noutputs);
     } else {
         j->status = r->err == COMFY_INTERRUPTED && j->cancel_requested ? JOB_CANCELED : JOB_FAILED;
         snprintf(j->error_code, sizeof(j->error_code), "%s", comfy_err_code(r->err));
@@ -464,18 +197,18 @@ static void finish_run(struct job *j)
         snprintf(j->error_class, sizeof(j->error_class), "%s", r->err_class);
         if (r->node_errors)
             j->node_errors = json_incref(r->node_errors);
-        jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
+        engine_jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
     }
     for (unsigned i = 0; i < r->nrecs; i++) {
         if (r->recs[i].err != COMFY_OK && i + 1 < r->nrecs)
-            jlog(e, j, "warn", "attempt %u on backend %d failed (%s), retried", i + 1,
+            engine_jlog(e, j, "warn", "attempt %u on backend %d failed (%s), retried", i + 1,
                     r->recs[i].backend, comfy_err_code(r->recs[i].err));
     }
     j->finished_ms = job_now_ms();
     if (e->cfg.privacy_mode)
         engine_redact(j);
     engine_persist(e, j); /* snapshot includes the attempt log of r */
-    emit_status(e, j);
+    engine_emit_status(e, j);
     engine_hook_end(e, j);
     comfy_run_free(r);
     free(r);
@@ -513,7 +246,7 @@ static void run_preview(struct comfy_run *r, const char *mime, const unsigned ch
     if (!b64)
         return;
     b64[b64_encode(p, n, b64)] = '\0';
-    emit(j->engine, j, "preview", json_pack("{s:s, s:s, s:s}", "mime", mime, "node",
+    engine_emit(j->engine, j, "preview", json_pack("{s:s, s:s, s:s}", "mime", mime, "node",
                                             j->current_node, "data", b64));
     free(b64);
 }
@@ -565,7 +298,7 @@ static void end_now(struct engine *e, struct job *j, enum job_status st, const c
     snprintf(j->error_message, sizeof(j->error_message), "%s", msg);
     j->finished_ms = job_now_ms();
     engine_persist(e, j);
-    emit_status(e, j);
+    engine_emit_status(e, j);
     engine_hook_end(e, j);
 }
 
@@ -631,7 +364,7 @@ bool engine_reattach(struct engine *e, struct job *j)
         j->dirfd = -1;
         return false;
     }
-    jlog(e, j, "warn", "the gateway restarted while it ran: re-attached to prompt %s on %s",
+    engine_jlog(e, j, "warn", "the gateway restarted while it ran: re-attached to prompt %s on %s",
          j->prompt_id, j->backend);
     return true;
 }
@@ -680,7 +413,7 @@ bool engine_run_begin(struct engine *e, struct job *j, const struct comfy_input_
          * running state too: a second save would add a commit and hold back nothing. */
         if (!j->submit_held)
             engine_persist(e, j);
-        emit_status(e, j);
+        engine_emit_status(e, j);
     }
     return true;
 }
@@ -696,7 +429,7 @@ bool engine_start_job(struct engine *e, struct job *j)
     comfy_graph_set_prefix(j->graph, sub);
     j->status = JOB_RUNNING;
     j->started_ms = job_now_ms();
-    jlog(e, j, "info", "dispatched");
+    engine_jlog(e, j, "info", "dispatched");
     engine_hook(e, j, "running");
     e->running++;
     if (json_array_size(json_object_get(j->request, "images")) > 0)
@@ -821,7 +554,7 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
         if (e->cfg.privacy_mode)
             engine_redact(j);
         engine_persist(e, j);
-        emit_status(e, j);
+        engine_emit_status(e, j);
         engine_hook_end(e, j);
         return 200;
     }
@@ -862,64 +595,6 @@ json_t *engine_list(struct engine *e, const struct engine_query *q)
     char cur[32];
     snprintf(cur, sizeof(cur), "%llu", (unsigned long long)last);
     return json_pack("{s:o, s:o}", "jobs", arr, "next_cursor", more ? json_string(cur) : json_null());
-}
-
-int engine_subscribe_seen(struct engine *e, struct engine_sub *s, const struct job *seen)
-{
-    struct job *j = jobtable_get(&e->jt, s->job_id);
-    if (j && engine_authoritative(e, j))
-        return engine_subscribe(e, NULL, s);
-    /* another instance runs it (or will): its changes come from the store */
-    bool final = job_finished(seen);
-    json_t *d = job_to_json(seen, -1);
-    engine_sub_post(s, "status", d, final);
-    json_decref(d);
-    if (!final && !engine_watch_add(e, s, seen))
-        return 503;
-    return 200;
-}
-
-int engine_subscribe(struct engine *e, const char *owner, struct engine_sub *s)
-{
-    struct job *j = engine_job(e, s->job_id, owner);
-    if (!j)
-        return 404;
-    if (j->end_unsaved) { /* its end goes out once durable (end_durable), to s as well */
-        j->last_event_status[0] = '\0';
-        s->next = j->subs;
-        j->subs = s;
-        return 200;
-    }
-    snprintf(j->last_event_status, sizeof(j->last_event_status), "%s", job_status_name(j->status));
-    bool final = job_finished(j);
-    json_t *d = job_to_json(j, engine_queue_position(e, j));
-    engine_sub_post(s, "status", d, final);
-    json_decref(d);
-    if (!final) {
-        s->next = j->subs;
-        j->subs = s;
-    }
-    return 200;
-}
-
-void engine_unsubscribe(struct engine *e, struct engine_sub *s)
-{
-    struct job *j = jobtable_get(&e->jt, s->job_id);
-    for (struct engine_sub **pp = j ? &j->subs : NULL; pp && *pp; pp = &(*pp)->next) {
-        if (*pp == s) {
-            *pp = s->next;
-            break;
-        }
-    }
-    engine_watch_remove(e, s);
-    /* FIFO mailbox: this arrives after every event already posted to s */
-    struct sub_msg *sm = calloc(1, sizeof(*sm));
-    if (!sm)
-        return; /* leaks s rather than risk a use after free */
-    sm->msg.cb = sub_msg_cb;
-    sm->sub = s;
-    sm->closed = true;
-    ring_post(s->ring, &sm->msg);
 }
 
 struct workflow_set *engine_workflows(struct engine *e)

@@ -102,6 +102,15 @@ int engine_recover(struct engine *e);
  * when it cannot (no such backend configured now): queue it again instead. */
 bool engine_reattach(struct engine *e, struct job *j);
 
+/* engine_events.c: sends an event to every listener of j (takes data); a final status also
+ * detaches them. */
+void engine_emit(struct engine *e, struct job *j, const char *event, json_t *data);
+/* The job's status event, when it changed since the last one (and its end is durable). */
+void engine_emit_status(struct engine *e, struct job *j);
+/* A log line for the job, also sent to its listeners as a "log" event. */
+void engine_jlog(struct engine *e, struct job *j, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Calls cb once j's final row is committed (at once if it is): engine_fetch's wait. */
 void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx);
 
