@@ -163,7 +163,10 @@ static void saved_cb(struct workflow_save *sv)
         return ring_call_return(&ch->rc);
     }
     int version = ch->w.version;
-    if (workflow_set_add(s, &ch->w, true) < 0) {
+    if (workflow_set_find(s, sv->id, version)) {
+        /* SHARED_STORE: the refresh from the store (engine_workflows_refresh) was quicker */
+        workflow_free(&ch->w);
+    } else if (workflow_set_add(s, &ch->w, true) < 0) {
         /* committed but not in memory until a restart; change_work checks the bound
          * first, so only a burst of concurrent changes at the limit (or ENOMEM) gets here */
         ch->w.version = version;

@@ -496,9 +496,32 @@ void engine_release_lost(struct engine *e, struct job *j)
     e->lost = j;
 }
 
+static void wf_refreshed(struct workflow_refresh *r, int changes)
+{
+    struct engine *e = r->ctx;
+    (void)changes;
+    e->wf_refreshing = false;
+}
+
+/* SHARED_STORE: workflows made, updated or deleted at another instance are served here within
+ * a second or so (a new job pins what this instance knows). */
+static void workflows_refresh(struct engine *e, uint64_t now)
+{
+    uint64_t every = e->cfg.poll_ms > 1000 ? e->cfg.poll_ms : 1000;
+    if (e->wf_refreshing || now - e->last_wf_refresh_ms < every || !e->store)
+        return;
+    e->last_wf_refresh_ms = now;
+    e->wf_refresh.set = &e->wf;
+    e->wf_refresh.done = wf_refreshed;
+    e->wf_refresh.ctx = e;
+    if (workflow_store_refresh(e->store, e->ring, &e->wf_refresh) == 0)
+        e->wf_refreshing = true;
+}
+
 static void shared_tick(struct engine *e)
 {
     uint64_t now = (uint64_t)job_now_ms();
+    workflows_refresh(e, now);
     if (now - e->last_poll_ms >= e->cfg.poll_ms) {
         e->last_poll_ms = now;
         engine_shared_poll(e, false);
@@ -684,7 +707,7 @@ bool engine_idle(const struct engine *e)
         if ((j->run && !comfy_run_quiet(j->run)) || j->persisting || j->commits_pending)
             return false;
     }
-    return e->hook_reads == 0 && !e->file_fetches && !e->claiming && !e->renewing && !e->reads && !e->watching;
+    return e->hook_reads == 0 && !e->file_fetches && !e->wf_refreshing && !e->claiming && !e->renewing && !e->reads && !e->watching;
 }
 
 void engine_free(struct engine *e)

@@ -9,6 +9,7 @@
 #include "jobs/job_store.h"
 #include "jobs/jobtable.h"
 #include "jobs/keymap.h"
+#include "jobs/workflow_store.h"
 
 struct engine {
     struct ring *ring;
@@ -17,6 +18,9 @@ struct engine {
     struct ring_curl own_curl;
     bool own_curl_live;
     unsigned file_fetches;     /* engine_files_local calls in flight */
+    struct workflow_refresh wf_refresh; /* SHARED_STORE: other instances' workflow changes */
+    bool wf_refreshing;
+    uint64_t last_wf_refresh_ms;
     struct store *store;
     struct engine_config cfg;
     struct workflow_set wf;

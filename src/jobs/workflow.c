@@ -215,6 +215,15 @@ int workflow_set_add(struct workflow_set *s, struct workflow *w, bool keep_versi
     return copy->version;
 }
 
+struct workflow *workflow_set_find(const struct workflow_set *s, const char *id, int version)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->items[i]->version == version && !strcmp(s->items[i]->id, id))
+            return s->items[i];
+    }
+    return NULL;
+}
+
 const struct workflow *workflow_set_get(const struct workflow_set *s, const char *id, int version)
 {
     const struct workflow *best = NULL;

@@ -52,6 +52,8 @@ void workflow_set_free(struct workflow_set *s);
 /* Adds w (taken over) as the next version of its id; returns the version or -ENOSPC. If
  * keep_version is set, w->version is kept (loading from the store). */
 int workflow_set_add(struct workflow_set *s, struct workflow *w, bool keep_version);
+/* The version of id numbered version, deleted or not; NULL if there is none. */
+struct workflow *workflow_set_find(const struct workflow_set *s, const char *id, int version);
 /* version 0: the latest version that is not deleted. */
 const struct workflow *workflow_set_get(const struct workflow_set *s, const char *id, int version);
 /* Marks every version of id deleted; returns how many, 0 if none. */

@@ -9,7 +9,8 @@
  * ordinary rows.
  *
  * Saves run on the store thread from a snapshot; the load runs once, blocking, before the
- * reactors serve requests. */
+ * reactors serve requests. With SHARED_STORE, the refresh adds what other instances stored
+ * since: new versions and deletions (a stored version never changes). */
 #include "jobs/workflow_store.h"
 
 #include <stdio.h>
@@ -31,6 +32,10 @@ static const char *TOMBSTONE =
 static const char *AUDIT =
     "INSERT INTO audit_log (ts, actor, action, target, peer, detail) VALUES (?1, ?2, ?3, ?4, ?5,"
     " ?6)";
+
+/* Changes whenever a version is added or a deletion is stored (versions are never removed). */
+static const char *SIGNATURE =
+    "SELECT count(*), coalesce(max(created_at), 0), coalesce(sum(deleted), 0) FROM workflows";
 
 static const char *LOAD =
     "SELECT id, version, hash, name, description, template, schema, overlays, created_by,"
@@ -204,9 +209,8 @@ static json_t *column_str(sqlite3_stmt *st, int i)
     return json_string(text ? text : "");
 }
 
-static int load_work(struct store *s, struct store_req *r)
+static int read_rows(struct store *s, json_t *rows)
 {
-    struct load_req *lr = (struct load_req *)r;
     sqlite3_stmt *st = store_stmt(s, LOAD);
     if (!st)
         return SQLITE_ERROR;
@@ -231,9 +235,14 @@ static int load_work(struct store *s, struct store_req *r)
         json_object_set_new(row, "created_at", json_integer(sqlite3_column_int64(st, 9)));
         json_object_set_new(row, "deleted", json_boolean(sqlite3_column_int(st, 10)));
         json_object_set_new(row, "bundled", json_boolean(sqlite3_column_int(st, 11)));
-        json_array_append_new(lr->rows, row);
+        json_array_append_new(rows, row);
     }
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int load_work(struct store *s, struct store_req *r)
+{
+    return read_rows(s, ((struct load_req *)r)->rows);
 }
 
 static void mark_bundled_deleted(struct workflow_set *s, const char *id)
@@ -242,17 +251,6 @@ static void mark_bundled_deleted(struct workflow_set *s, const char *id)
         if (s->items[i]->bundled && !strcmp(s->items[i]->id, id))
             s->items[i]->deleted = true;
     }
-}
-
-/* A stored version that has the id and number of a bundled one (a file added to WORKFLOWS_DIR
- * after the id was created through the API) replaces it: jobs pinned that version and hash. */
-static struct workflow *find_version(struct workflow_set *s, const char *id, int version)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->items[i]->version == version && !strcmp(s->items[i]->id, id))
-            return s->items[i];
-    }
-    return NULL;
 }
 
 /* Rebuilds one version from its row; the recomputed hash must equal the stored one, or the
@@ -279,7 +277,10 @@ static int load_version(struct workflow_set *s, const json_t *row, char *err, si
     snprintf(w.created_by, sizeof(w.created_by), "%s",
              json_string_value(json_object_get(row, "created_by")));
     bool deleted = json_is_true(json_object_get(row, "deleted"));
-    struct workflow *old = find_version(s, id, version);
+    /* A stored version that has the id and number of a bundled one (a file added to
+     * WORKFLOWS_DIR after the id was created through the API) replaces it: jobs pinned that
+     * version and hash. */
+    struct workflow *old = workflow_set_find(s, id, version);
     if (old) {
         workflow_free(old);
         *old = w;
@@ -322,4 +323,79 @@ int workflow_store_load(struct store *st, struct workflow_set *s, char *err, siz
     }
     json_decref(lr.rows);
     return rc;
+}
+
+/* --- refresh (SHARED_STORE) -------------------------------------------------------------------- */
+
+static int refresh_work(struct store *s, struct store_req *r)
+{
+    struct workflow_refresh *wr = (struct workflow_refresh *)r;
+    sqlite3_stmt *st = store_stmt(s, SIGNATURE);
+    if (!st)
+        return SQLITE_ERROR;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return SQLITE_ERROR;
+    int64_t sig[3];
+    for (int i = 0; i < 3; i++)
+        sig[i] = sqlite3_column_int64(st, i);
+    wr->changed = memcmp(sig, wr->sig, sizeof(sig)) != 0;
+    if (!wr->changed)
+        return SQLITE_OK;
+    memcpy(wr->sig, sig, sizeof(sig));
+    wr->rows = json_array();
+    return wr->rows ? read_rows(s, wr->rows) : SQLITE_NOMEM;
+}
+
+/* On the requesting reactor: versions it lacks are added, deletions applied; a version it
+ * has is never replaced (it is the same content: the hash is checked on the way in). */
+static void refresh_done(struct store_req *r)
+{
+    struct workflow_refresh *wr = (struct workflow_refresh *)r;
+    int changes = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(wr->rows, i, row)
+    {
+        const char *id = json_string_value(json_object_get(row, "id"));
+        bool deleted = json_is_true(json_object_get(row, "deleted"));
+        if (json_is_true(json_object_get(row, "bundled"))) { /* a tombstone */
+            for (size_t k = 0; deleted && k < wr->set->n; k++) {
+                struct workflow *w = wr->set->items[k];
+                if (w->bundled && !w->deleted && !strcmp(w->id, id)) {
+                    w->deleted = true;
+                    changes++;
+                }
+            }
+            continue;
+        }
+        int version = (int)json_integer_value(json_object_get(row, "version"));
+        struct workflow *have = workflow_set_find(wr->set, id, version);
+        if (have) {
+            if (deleted && !have->deleted) {
+                have->deleted = true;
+                changes++;
+            }
+            continue;
+        }
+        char err[300];
+        if (load_version(wr->set, row, err, sizeof(err)) == 0)
+            changes++;
+        else
+            wr->sig[0] = -1; /* try again next time */
+    }
+    json_decref(wr->rows);
+    wr->rows = NULL;
+    if (r->rc != SQLITE_OK)
+        wr->sig[0] = -1;
+    wr->done(wr, changes);
+}
+
+int workflow_store_refresh(struct store *st, struct ring *origin, struct workflow_refresh *r)
+{
+    r->req.work = refresh_work;
+    r->req.done = refresh_done;
+    r->req.origin = origin;
+    r->rows = NULL;
+    r->changed = false;
+    return store_submit(st, &r->req);
 }

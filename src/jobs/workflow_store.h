@@ -41,4 +41,18 @@ int workflow_store_save_sync(struct store *st, struct workflow_save *s);
  * stored deletions. Returns 0 or -1 with a message. */
 int workflow_store_load(struct store *st, struct workflow_set *s, char *err, size_t len);
 
+/* SHARED_STORE: picks up what other instances stored (new versions, deletions) into set,
+ * asynchronously; done(r, number of changes) runs on origin. sig is the last state seen
+ * (zeros at first): an unchanged store costs one small query. */
+struct workflow_refresh {
+    struct store_req req;
+    struct workflow_set *set;
+    int64_t sig[3];
+    bool changed;
+    json_t *rows;
+    void (*done)(struct workflow_refresh *r, int changes);
+    void *ctx;
+};
+int workflow_store_refresh(struct store *st, struct ring *origin, struct workflow_refresh *r);
+
 #endif

@@ -215,12 +215,62 @@ def teardown():
             s.kill()
 
 
+def wait_status(port, path, want, timeout=20):
+    end = time.time() + timeout
+    while time.time() < end:
+        st, _, _, j = gw.request(port, "GET", path)
+        if st == want:
+            return j
+        time.sleep(0.05)
+    raise AssertionError("%s did not answer %d at port %d" % (path, want, port))
+
+
+def test_workflow_changes_reach_every_serve_instance():
+    """A workflow created, updated and deleted at one serve instance is served by another
+    within a moment (the store is re-read when it changed), not only after its restart; a job
+    submitted at the second instance pins the version it sees."""
+    other = instance("serve", state["data"])
+    try:
+        body = {"id": "shared_wf", "schema": {"type": "object", "properties": {
+                    "w": {"type": "integer", "minimum": 8, "maximum": 64, "default": 8}}},
+                "template": {"1": {"class_type": "EmptyImage",
+                                   "inputs": {"width": "{{w}}", "height": 8, "batch_size": 1,
+                                              "color": 0}},
+                             "2": {"class_type": "SaveImage",
+                                   "inputs": {"images": ["1", 0], "filename_prefix": "s"}}}}
+        st, _, _, j = gw.request(api(), "POST", "/workflows", body)
+        assert st == 201, (st, j)
+        got = wait_status(other.port, "/workflows/shared_wf", 200)
+        assert got["version"] == 1 and got["hash"] == j["hash"], got
+        st, _, j2 = submit({"workflowId": "shared_wf", "inputs": {"w": 12}}, port=other.port)
+        assert st == 202, (st, j2)
+        done = gw.wait_job(other.port, j2["jobId"], timeout=60)
+        assert done["status"] == "succeeded" and done["workflowVersion"] == 1, done
+        # a new version made at the other instance is the latest here too
+        body["template"]["1"]["inputs"]["height"] = 16
+        st, _, _, v2 = gw.request(other.port, "PUT", "/workflows/shared_wf", body)
+        assert st == 201 and v2["version"] == 2, (st, v2)
+        end = time.time() + 20
+        while gw.request(api(), "GET", "/workflows/shared_wf")[3]["version"] != 2:
+            assert time.time() < end, "version 2 never reached the first instance"
+            time.sleep(0.05)
+        # and a deletion is seen everywhere
+        st, _, _, _ = gw.request(api(), "DELETE", "/workflows/shared_wf")
+        assert st == 204
+        wait_status(other.port, "/workflows/shared_wf", 404)
+        st, _, j3 = submit({"workflowId": "shared_wf", "inputs": {}}, port=other.port)
+        assert st == 404, (st, j3)
+    finally:
+        other.kill()
+
+
 if __name__ == "__main__":
     setup()
     try:
         for t in (test_jobs_run_on_workers_and_read_back, test_events_and_sync_prompt_through_the_store,
                   test_cancel_reaches_the_worker, test_worker_killed_mid_job_is_taken_over,
-                  test_idempotency_and_cache_across_instances):
+                  test_idempotency_and_cache_across_instances,
+                  test_workflow_changes_reach_every_serve_instance):
             S.run(t)
     finally:
         S.run(teardown)
