@@ -169,6 +169,8 @@ void engine_redact(struct job *j)
 static void finish_run(struct job *j)
 {
     struct engine *e = j->engine;
+    if (j->lost) /* its lease went to another instance while outputs were being stored */
+        return;
     struct comfy_run *r = j->run;
     if (r->att_live && json_object_size(r->att.node_times)) { /* the last attempt's */
         json_decref(j->node_times);
@@ -486,6 +488,7 @@ static void reap_lost(struct engine *e)
 
 void engine_release_lost(struct engine *e, struct job *j)
 {
+    j->lost = true;
     if (j->run)
         comfy_run_abandon(j->run);
     if (j->run || j->prep)
@@ -724,6 +727,7 @@ void engine_free(struct engine *e)
             job_prep_free(j->prep);
             free(j->prep);
         }
+        engine_end_waiters_free(j);
         job_free(j);
     }
     engine_prep_reap(e, true);

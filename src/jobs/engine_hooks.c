@@ -191,6 +191,10 @@ void engine_hook_end(struct engine *e, struct job *j)
 {
     if (!e->cfg.webhooks || !j->callback_url || !job_finished(j))
         return;
+    if (j->end_unsaved) { /* a crash could still take this end back: engine_end_durable */
+        j->end_hook_pending = true;
+        return;
+    }
     if (j->kind == JOB_KIND_PROMPT)
         return prompt_end(e, j);
     char type[32];

@@ -115,6 +115,9 @@ void engine_emit_status(struct engine *e, struct job *j);
 void engine_jlog(struct engine *e, struct job *j, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* engine_persist.c: j's final row is committed: announce its end, answer the waiting reads. */
+void engine_end_durable(struct engine *e, struct job *j, bool gone);
+void engine_end_waiters_free(struct job *j);
 /* Calls cb once j's final row is committed (at once if it is): engine_fetch's wait. */
 void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx);
 

@@ -31,12 +31,32 @@ void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *
     j->end_waiters = w;
 }
 
+/* A hard stop with the store stuck: the reads that waited are not answered (their reactors
+ * are stopping too), only freed. */
+void engine_end_waiters_free(struct job *j)
+{
+    while (j->end_waiters) {
+        struct engine_end_wait *w = j->end_waiters;
+        j->end_waiters = w->next;
+        free(w);
+    }
+}
+
 /* j's final row is committed (or the store refused it: go on without it, as for every other
- * save): announce the end and answer the reads that waited. gone: j is about to be freed. */
-static void end_durable(struct engine *e, struct job *j, bool gone)
+ * save): announce the end — to the listeners first, whose last event the waiting reads could
+ * otherwise move on (a subscribe among them) — send the end webhook held back meanwhile, and
+ * answer the reads that waited. gone: j is about to be freed (nothing is announced). */
+void engine_end_durable(struct engine *e, struct job *j, bool gone)
 {
     j->end_unsaved = false;
     j->end_saved = true;
+    if (!gone) {
+        engine_emit_status(e, j);
+        if (j->end_hook_pending) {
+            j->end_hook_pending = false;
+            engine_hook_end(e, j);
+        }
+    }
     struct engine_end_wait *w = j->end_waiters;
     j->end_waiters = NULL;
     while (w) {
@@ -45,8 +65,6 @@ static void end_durable(struct engine *e, struct job *j, bool gone)
         free(w);
         w = next;
     }
-    if (!gone)
-        engine_emit_status(e, j);
 }
 
 
@@ -89,7 +107,7 @@ static void saved_cb(struct job_save *s)
         if (j->idem_key[0])
             keymap_del(&e->idem, j->idem_key);
         if (j->end_unsaved)
-            end_durable(e, j, true);
+            engine_end_durable(e, j, true);
         jobtable_forget(&e->jt, j);
         sc->cb(&res, sc->cb_ctx);
         free(sc);
@@ -122,8 +140,11 @@ static void saved_cb(struct job_save *s)
         }
     }
     bool first = sc->cb != NULL;
+    if (sc->final && s->req.rc != SQLITE_OK) /* announced all the same: see engine_end_durable */
+        engine_jlog(e, j, "error", "the final state could not be stored (SQLite %d): after a "
+                    "restart the job may run again", s->req.rc);
     if (sc->final && j->end_unsaved)
-        end_durable(e, j, false);
+        engine_end_durable(e, j, false);
     bool wrote_ahead = j->submit_held && sc->write_ahead[0] &&
                        !strcmp(sc->write_ahead, j->prompt_id);
     free(sc);
@@ -163,6 +184,8 @@ int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
     sc->cb = cb;
     sc->cb_ctx = ctx;
     sc->final = job_finished(j);
+    if (sc->final && !j->end_saved) /* a cache hit is created finished: its first save too */
+        j->end_unsaved = true;
     sc->save.job = j;
     sc->save.done = saved_cb;
     if (j->submit_held)
@@ -181,7 +204,7 @@ int engine_persist_with(struct engine *e, struct job *j, engine_submit_cb cb, vo
         free(sc);
         j->persisting = false;
         if (j->end_unsaved && !cb)
-            end_durable(e, j, false);
+            engine_end_durable(e, j, false);
         return -EAGAIN;
     }
     return 0;

@@ -107,6 +107,8 @@ struct job {
      * that a crash could take back. */
     bool end_unsaved;
     bool end_saved;
+    bool end_hook_pending; /* the end webhook, held back until the end is durable */
+    bool lost;             /* SHARED_STORE: another instance took it over; never finish it here */
     struct engine_end_wait *end_waiters;
     struct engine_sub *subs; /* SSE listeners */
     char last_event_status[16];

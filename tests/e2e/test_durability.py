@@ -287,8 +287,68 @@ def test_end_announced_only_once_durable():
         sim.kill()
 
 
+def read_statuses(port, jid, out, key):
+    """The statuses one event stream of the job tells, up to its end."""
+    out[key] = []
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        c.request("GET", "/jobs/%s/events" % jid)
+        resp = c.getresponse()
+        while True:
+            line = resp.readline()
+            if not line:
+                out[key].append("EOF")
+                return
+            if line.startswith(b"data:") and b'"status":"' in line:
+                status = line.split(b'"status":"', 1)[1].split(b'"', 1)[0].decode()
+                out[key].append(status)
+                if status in ("succeeded", "failed", "canceled"):
+                    return
+    except Exception as ex:  # noqa: BLE001 - recorded, and fails the check below
+        out[key].append("error: %s" % type(ex).__name__)
+
+
+def test_every_listener_hears_the_end():
+    """While the end waits for the store (writes slowed by strace), new event streams keep
+    opening: the first listener and every later one, including those that had to wait for
+    the end to be durable, get the final status."""
+    if not shutil.which("strace"):
+        raise AssertionError("strace is missing: run scripts/deps.sh test")
+    sim = gw.sim("--exec-ms", "5")
+    g = start(sim)
+    tracer = None
+    try:
+        tracer = slow_store_writes(g.p.pid, 300000)
+        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
+        jid = r["jobId"]
+        out = {}
+        first = threading.Thread(target=read_statuses, args=(g.port, jid, out, "first"),
+                                 daemon=True)
+        first.start()
+        threads = [first]
+        while first.is_alive() and len(threads) < 300:
+            time.sleep(0.03)
+            t = threading.Thread(target=read_statuses,
+                                 args=(g.port, jid, out, "l%d" % len(threads)), daemon=True)
+            t.start()
+            threads.append(t)
+        end = time.time() + 40  # a stream that missed the end only times out
+        for t in threads:
+            t.join(max(0.01, end - time.time()))
+        assert len(threads) > 5, len(threads)  # some streams opened while the end waited
+        unheard = {k: v for k, v in list(out.items()) if not v or v[-1] != "succeeded"}
+        assert not unheard, (len(unheard), list(unheard.items())[:5])
+    finally:
+        if tracer:
+            tracer.kill()
+            tracer.wait()
+        g.stop()
+        sim.kill()
+
+
 for t in [test_accepted_burst_survives_kill_while_queued, test_running_job_is_reattached,
           test_kill_while_downloading_outputs, test_backend_lost_the_prompt_meanwhile,
-          test_finished_jobs_unchanged_by_restart, test_end_announced_only_once_durable]:
+          test_finished_jobs_unchanged_by_restart, test_end_announced_only_once_durable,
+          test_every_listener_hears_the_end]:
     S.run(t)
 S.done()
