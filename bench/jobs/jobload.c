@@ -163,6 +163,8 @@ static void start_http(struct slot *s, const char *url, const char *post, write_
     }
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, wfn);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    /* an output under STORAGE_PROVIDER=s3 is a redirect to the object: fetch it from there */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, s->st == S_FETCH ? 1L : 0L);
     if (curl_multi_add_handle(g.m, e) != CURLM_OK)
         die("curl_multi_add_handle");
 }
