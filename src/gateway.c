@@ -131,6 +131,7 @@ static int engine_start(struct reactor *re)
     ec.timeout_ms = c->comfyui_timeout_ms;
     ec.max_attempts = c->comfyui_max_attempts;
     ec.max_output_bytes = c->max_output_bytes;
+    ec.fetched_keep_s = c->s3_fetched_keep_seconds;
     ec.limits.max_nodes = 2000;
     ec.privacy_mode = c->privacy_mode;
     ec.cache_enabled = c->cache_enabled;

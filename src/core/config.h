@@ -65,6 +65,7 @@ struct config {
     bool s3_keep_local;
     uint32_t s3_timeout_ms;
     uint32_t s3_max_attempts;
+    uint32_t s3_fetched_keep_seconds;
     char workflows_dir[1024];
     uint32_t max_concurrency;
     uint64_t max_queue;

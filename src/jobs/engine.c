@@ -544,6 +544,8 @@ static void dispatch_timer_cb(struct ring_timer *t)
     if (e->cfg.shared)
         shared_tick(e);
     engine_prep_reap(e, false);
+    if (e->copies)
+        engine_files_prune(e);
     if (++e->ticks % 600 == 0) { /* once a minute: expired idempotency keys and cache entries */
         keymap_sweep(&e->idem, job_now_ms());
         keymap_sweep(&e->cache, job_now_ms());
@@ -710,7 +712,7 @@ bool engine_idle(const struct engine *e)
         if ((j->run && !comfy_run_quiet(j->run)) || j->persisting || j->commits_pending)
             return false;
     }
-    return e->hook_reads == 0 && !e->file_fetches && !e->wf_refreshing && !e->claiming && !e->renewing && !e->reads && !e->watching;
+    return e->hook_reads == 0 && !e->file_fetches && !e->copy_unlinks && !e->wf_refreshing && !e->claiming && !e->renewing && !e->reads && !e->watching;
 }
 
 void engine_free(struct engine *e)
@@ -731,6 +733,7 @@ void engine_free(struct engine *e)
         job_free(j);
     }
     engine_prep_reap(e, true);
+    engine_files_free(e);
     reap_lost(e); /* what is still busy at a hard stop is left to the process's end */
     engine_watch_free(e);
     json_decref(e->queued_counts);

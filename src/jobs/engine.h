@@ -28,6 +28,7 @@ struct engine_config {
     uint32_t timeout_ms;         /* COMFYUI_TIMEOUT_MS */
     unsigned max_attempts;
     uint64_t max_output_bytes;
+    uint32_t fetched_keep_s; /* temporary copies fetched from storage live this long unused */
     struct workflow_limits limits;
     struct storage *storage;     /* where outputs are staged and kept (not owned) */
     char workflows_dir[1024];    /* bundled templates */

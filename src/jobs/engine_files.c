@@ -1,10 +1,19 @@
 /* engine_files — local copies of stored outputs for the readers that need the bytes (the sync
  * POST /prompt answer, webhooks with inline images, base64 downloads). With an object store a
  * file may exist only in the bucket (another instance made it, or S3_KEEP_LOCAL=false): it is
- * fetched into the staging directory on the dispatcher, whose curl multi carries it. */
+ * fetched into the staging directory on the dispatcher, whose curl multi carries it.
+ *
+ * A copy the provider calls temporary is remembered and removed once unused for
+ * fetched_keep_s (its mtime is its last use: the provider touches it when it is read again),
+ * so the staging directory does not grow with every base64 answer. A reader opens its copy
+ * milliseconds after the fetch, far inside that time. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "jobs/engine.h"
 #include "jobs/engine_internal.h"
@@ -32,9 +41,99 @@ static void finish(struct files_local *fl, int err)
 
 static void fetch_next(struct files_local *fl);
 
+#define MAX_COPIES 100000 /* past this many (~70 MB of entries), the oldest go at once */
+
+struct fetched_copy {
+    struct ring_op op; /* first: the unlink's completion */
+    struct fetched_copy *next;
+    struct engine *e;
+    char job[37];
+    char name[300];
+    char path[340]; /* "<job>/<name>", while the unlink is in flight */
+    int64_t used_ms;
+};
+
+static void remember_copy(struct engine *e, const struct storage_fetch *f)
+{
+    struct fetched_copy *c = calloc(1, sizeof(*c));
+    if (!c)
+        return; /* not pruned: it stays on disk, like a kept copy */
+    c->e = e;
+    snprintf(c->job, sizeof(c->job), "%s", f->job_id);
+    snprintf(c->name, sizeof(c->name), "%s", f->name);
+    c->used_ms = job_now_ms();
+    if (!e->copies_tail)
+        e->copies_tail = &e->copies;
+    *e->copies_tail = c;
+    e->copies_tail = &c->next;
+    e->ncopies++;
+}
+
+static void copy_unlinked_cb(struct ring_op *op, int res, uint32_t flags)
+{
+    (void)res; /* already gone (a second entry for the same copy) is fine */
+    (void)flags;
+    struct fetched_copy *c = (struct fetched_copy *)op;
+    c->e->copy_unlinks--;
+    free(c);
+}
+
+void engine_files_prune(struct engine *e)
+{
+    int64_t now = job_now_ms();
+    int64_t keep = (int64_t)e->cfg.fetched_keep_s * 1000;
+    while (e->copies && (now - e->copies->used_ms >= keep || e->ncopies > MAX_COPIES)) {
+        struct fetched_copy *c = e->copies;
+        e->copies = c->next;
+        if (!e->copies)
+            e->copies_tail = &e->copies;
+        e->ncopies--;
+        c->next = NULL;
+        struct storage_loc loc;
+        struct stat st;
+        if (storage_local_file(e->cfg.storage, c->job, c->name, &loc) < 0 ||
+            fstatat(loc.dirfd, loc.path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            free(c); /* gone already */
+            continue;
+        }
+        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (now - mtime < keep && e->ncopies < MAX_COPIES) { /* read again since: wait more */
+            c->used_ms = mtime;
+            *e->copies_tail = c;
+            e->copies_tail = &c->next;
+            e->ncopies++;
+            if (e->copies == c) /* it was the only one */
+                break;
+            continue;
+        }
+        if ((size_t)snprintf(c->path, sizeof(c->path), "%s", loc.path) >= sizeof(c->path)) {
+            free(c);
+            continue;
+        }
+        c->op.cb = copy_unlinked_cb;
+        struct io_uring_sqe *sqe = ring_sqe(e->ring);
+        io_uring_prep_unlinkat(sqe, loc.dirfd, c->path, 0);
+        ring_sqe_set_op(sqe, &c->op);
+        e->copy_unlinks++;
+    }
+}
+
+void engine_files_free(struct engine *e)
+{
+    while (e->copies) {
+        struct fetched_copy *c = e->copies;
+        e->copies = c->next;
+        free(c);
+    }
+    e->copies_tail = &e->copies;
+    e->ncopies = 0;
+}
+
 static void fetched_cb(struct storage_fetch *f, int err)
 {
     struct files_local *fl = f->arg;
+    if (err == 0 && f->temporary)
+        remember_copy(fl->e, f);
     if (fl->starting) { /* the provider answered at once: fetch_next's loop goes on */
         fl->inline_done = true;
         fl->inline_err = err;

@@ -18,6 +18,9 @@ struct engine {
     struct ring_curl own_curl;
     bool own_curl_live;
     unsigned file_fetches;     /* engine_files_local calls in flight */
+    struct fetched_copy *copies, **copies_tail; /* temporary local copies, oldest first */
+    size_t ncopies;
+    unsigned copy_unlinks;     /* their removals in flight */
     struct workflow_refresh wf_refresh; /* SHARED_STORE: other instances' workflow changes */
     bool wf_refreshing;
     uint64_t last_wf_refresh_ms;
@@ -114,6 +117,11 @@ void engine_emit_status(struct engine *e, struct job *j);
 /* A log line for the job, also sent to its listeners as a "log" event. */
 void engine_jlog(struct engine *e, struct job *j, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* engine_files.c: removes temporary copies unused for cfg.fetched_keep_s (dispatch timer);
+ * frees what is left at the end. */
+void engine_files_prune(struct engine *e);
+void engine_files_free(struct engine *e);
 
 /* engine_persist.c: j's final row is committed: announce its end, answer the waiting reads. */
 void engine_end_durable(struct engine *e, struct job *j, bool gone);

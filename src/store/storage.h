@@ -78,6 +78,8 @@ struct storage_fetch {
                                                      * differ), or another -errno */
     void *arg;                                      /* the owner's */
     void *impl;                                     /* the provider's, while in flight */
+    bool temporary; /* out: the local copy is a cache the owner should drop when unused (its
+                     * mtime is the last use) */
 };
 
 struct storage_ops {

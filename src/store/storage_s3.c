@@ -472,8 +472,11 @@ static int s3_fetch(struct storage *s, struct storage_fetch *f)
         get_finish(g, g->dirfd);
         return 0;
     }
+    f->temporary = false;
     struct stat st;
     if (fstatat(g->dirfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+        if (!s3->keep_local) /* a copy fetched earlier, used again: its mtime says so */
+            utimensat(g->dirfd, f->name, NULL, AT_SYMLINK_NOFOLLOW);
         get_finish(g, 0); /* the staged copy is still here */
         return 0;
     }
@@ -485,6 +488,7 @@ static int s3_fetch(struct storage *s, struct storage_fetch *f)
         get_finish(g, rc);
         return 0;
     }
+    f->temporary = !s3->keep_local; /* without S3_KEEP_LOCAL a copy is only a cache */
     g->sink.ctx = g;
     g->sink.on_writable = get_writable;
     curl_easy_setopt(g->x.easy, CURLOPT_WRITEFUNCTION, get_write_cb);

@@ -166,6 +166,28 @@ def test_a_changed_object_is_not_served_as_the_output():
     assert not os.path.exists(staged)
 
 
+def test_fetched_copies_are_removed_once_unused():
+    """S3_KEEP_LOCAL=false: the copy fetched back for a base64 answer is a cache, removed once
+    unused for S3_FETCHED_KEEP_SECONDS; the next answer fetches it again."""
+    g = start(S3_FETCHED_KEEP_SECONDS="1")
+    try:
+        done = submit_smoke(g.port, batch=1)
+        out = done["outputs"][0]
+        staged = os.path.join(g.storage, "outputs", done["id"], out["filename"])
+        assert not os.path.exists(staged)  # uploaded, then dropped
+        for _ in range(2):
+            st, _, _, j = gw.request(g.port, "GET", out["url"] + "?encoding=base64")
+            assert st == 200 and hashlib.sha256(base64.b64decode(j["data"])).hexdigest() == \
+                out["sha256"], (st, j)
+            assert os.path.exists(staged)  # the fetched copy
+            end = time.time() + 20
+            while os.path.exists(staged):
+                assert time.time() < end, "the fetched copy was never removed"
+                time.sleep(0.1)
+    finally:
+        g.stop()
+
+
 def test_sync_prompt_answers_base64_from_the_bucket():
     graph = {"1": {"class_type": "EmptyImage",
                    "inputs": {"width": 16, "height": 8, "batch_size": 3, "color": 0x112233}},
@@ -397,6 +419,7 @@ if __name__ == "__main__":
         setup()
         for t in [test_outputs_land_in_the_bucket, test_base64_download_reads_the_object_back,
                   test_a_changed_object_is_not_served_as_the_output,
+                  test_fetched_copies_are_removed_once_unused,
                   test_sync_prompt_answers_base64_from_the_bucket,
                   test_webhook_inlines_images_read_back_from_the_bucket,
                   test_large_outputs_stream_both_ways,
