@@ -22,6 +22,7 @@
 #include "jobs/jobtable.h"
 #include "jobs/keymap.h"
 #include "jobs/workflow_store.h"
+#include "webhook/webhook.h"
 
 /* --- running jobs ------------------------------------------------------------------------------- */
 
@@ -533,6 +534,11 @@ static void shared_tick(struct engine *e)
     if (now - e->last_renew_ms >= e->cfg.lease_ms / 3) {
         e->last_renew_ms = now;
         engine_shared_renew(e);
+    }
+    /* an instance not seen alive for three leases is gone: its pending webhooks are ours */
+    if (e->cfg.webhooks && now - e->last_adopt_ms >= e->cfg.lease_ms) {
+        e->last_adopt_ms = now;
+        webhook_adopt(e->cfg.webhooks, (int64_t)now - 3 * (int64_t)e->cfg.lease_ms);
     }
     reap_lost(e);
 }

@@ -42,6 +42,7 @@ struct engine {
     bool claiming, renewing;
     json_t *queued_counts; /* from the last poll: {"*": all queued, "<owner>": one owner's} */
     uint64_t last_poll_ms, last_renew_ms;
+    uint64_t last_adopt_ms; /* SHARED_STORE: last look for a dead instance's webhooks */
     struct job *lost; /* jobs whose lease another instance took, waiting for their run to stop */
     struct engine_watch *watches; /* subscriptions to jobs other instances run (engine_read.c) */
     bool watching;

@@ -76,6 +76,10 @@ static const struct store_migration migrations[] = {
         "ALTER TABLE jobs ADD COLUMN log TEXT;"
         "ALTER TABLE webhook_deliveries ADD COLUMN instance TEXT;"
         "CREATE INDEX jobs_claim ON jobs(status, priority DESC, created_at);"},
+    /* SHARED_STORE: when each instance was last seen alive, so that another can take over the
+     * pending webhook deliveries of one that is gone for good */
+    {6, "CREATE TABLE instances (id TEXT PRIMARY KEY, seen_at INTEGER NOT NULL);"
+        "CREATE INDEX webhook_pending_instance ON webhook_deliveries(status, instance);"},
 };
 
 size_t store_migration_count(void)

@@ -667,6 +667,60 @@ int webhook_new(struct webhooks **out, struct ring *r, struct ring_curl *rc, str
 
 /* --- shutdown ------------------------------------------------------------------------------ */
 
+static int seq_cmp(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
+    return x < y ? -1 : x > y;
+}
+
+static void adopt_done(struct store_req *r)
+{
+    struct wh_adopt *a = (struct wh_adopt *)r;
+    struct webhooks *w = a->w;
+    w->adopting = false;
+    size_t n = json_array_size(a->rows);
+    json_t **rows = n ? calloc(n, sizeof(*rows)) : NULL;
+    for (size_t i = 0; rows && i < n; i++)
+        rows[i] = json_array_get(a->rows, i);
+    if (rows) /* a job's deliveries must go in the order they were made */
+        qsort(rows, n, sizeof(*rows), seq_cmp);
+    int64_t now = wall_ms();
+    for (size_t i = 0; rows && i < n; i++) {
+        if (delivery_load(w, rows[i], now) == 0)
+            w->adopted++;
+    }
+    for (size_t i = 0; rows && i < n; i++) {
+        struct wh_job *j = job_get(w, row_str(rows[i], "job_id"), false);
+        if (j)
+            make_ready(w, j->qhead);
+    }
+    free(rows);
+    json_decref(a->rows);
+    free(a);
+}
+
+void webhook_adopt(struct webhooks *w, int64_t dead_before_ms)
+{
+    if (!w || w->stopping || w->adopting || !w->cfg.instance || !w->cfg.instance[0] ||
+        w->npending >= w->cfg.max_pending)
+        return;
+    struct wh_adopt *a = calloc(1, sizeof(*a));
+    if (!a)
+        return;
+    a->w = w;
+    a->rows = json_array();
+    a->instance = w->cfg.instance;
+    a->dead_before = dead_before_ms;
+    a->max = w->cfg.max_pending - w->npending;
+    if (!a->rows || wh_outbox_adopt(w, a, adopt_done) < 0) {
+        json_decref(a->rows);
+        free(a);
+        return;
+    }
+    w->adopting = true;
+}
+
 void webhook_stop(struct webhooks *w)
 {
     w->stopping = true;
@@ -675,7 +729,7 @@ void webhook_stop(struct webhooks *w)
 
 bool webhook_idle(const struct webhooks *w)
 {
-    return w->ninflight == 0 && w->nsaving == 0;
+    return w->ninflight == 0 && w->nsaving == 0 && !w->adopting;
 }
 
 static void job_free(struct webhooks *w, struct wh_job *j)

@@ -112,6 +112,8 @@ struct webhooks {
     uint64_t delivered, failed, retried, refused;
     uint64_t rng; /* back-off jitter (splitmix64, seeded from getrandom) */
     bool stopping;
+    bool adopting; /* a take-over read is in flight */
+    uint64_t adopted;
 };
 
 /* webhook_attempt.c: starts d's request (0), or fills o and returns -1 when it cannot go
@@ -129,5 +131,16 @@ int wh_outbox_update(struct webhooks *w, struct wh_delivery *d, store_done_fn do
  * max_recent finished ones, as JSON objects oldest first; NULL on a database error. */
 json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent,
                        const char *instance);
+/* Takes over up to max pending deliveries of instances last seen before dead_before; rows gets
+ * them (in any order: "seq" is their creation order). */
+struct wh_adopt {
+    struct store_req req;
+    struct webhooks *w;
+    json_t *rows;
+    const char *instance;
+    int64_t dead_before;
+    size_t max;
+};
+int wh_outbox_adopt(struct webhooks *w, struct wh_adopt *a, store_done_fn done);
 
 #endif

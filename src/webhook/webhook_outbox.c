@@ -178,3 +178,35 @@ json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent,
     }
     return lr.rows;
 }
+
+/* --- taking over a dead instance's deliveries (SHARED_STORE) ------------------------------- */
+
+/* The pending deliveries of instances not seen since dead_before become ours, in one
+ * statement: two live instances can never both take the same one. */
+static const char *ADOPT =
+    "UPDATE webhook_deliveries SET instance = ?1 WHERE rowid IN ("
+    " SELECT d.rowid FROM webhook_deliveries d JOIN instances i ON i.id = d.instance"
+    " WHERE d.status = 'pending' AND d.instance != ?1 AND i.seen_at < ?2"
+    " ORDER BY d.created_at, d.rowid LIMIT ?3)"
+    " RETURNING msg_id, job_id, url, event, payload, status, attempts, next_attempt_at,"
+    " last_status, last_error, delivered_at, created_at, updated_at, rowid AS seq";
+
+static int adopt_work(struct store *s, struct store_req *r)
+{
+    struct wh_adopt *a = (struct wh_adopt *)r;
+    sqlite3_stmt *st = store_stmt(s, ADOPT);
+    if (!st)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(st, 1, a->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, a->dead_before);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a->max);
+    return store_rows_json(st, a->rows);
+}
+
+int wh_outbox_adopt(struct webhooks *w, struct wh_adopt *a, store_done_fn done)
+{
+    a->req.work = adopt_work;
+    a->req.done = done;
+    a->req.origin = w->ring;
+    return store_submit(w->store, &a->req);
+}

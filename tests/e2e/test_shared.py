@@ -8,11 +8,15 @@ other, and idempotency keys and the result cache hold across instances."""
 import base64
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import signal
+import socket
+import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 
 import gw
@@ -264,13 +268,81 @@ def test_workflow_changes_reach_every_serve_instance():
         other.kill()
 
 
+class Hooks(http.server.BaseHTTPRequestHandler):
+    got = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hooks.got.append((self.headers["webhook-id"], json.loads(body)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def test_dead_instance_webhooks_are_taken_over():
+    """A worker dies for good (SIGKILL, never started again) while the end webhook of a job it
+    ran keeps failing (the receiver is down). Once it has not been seen alive for three leases,
+    another instance takes the pending delivery over and sends it, under the same webhook-id."""
+    data = tempfile.mkdtemp(prefix="cg-shared-wh-")
+    wh = {"WEBHOOK_SECRET": "whsec_" + base64.b64encode(b"h" * 32).decode(),
+          "WEBHOOK_ALLOWED_DOMAINS": "127.0.0.1", "WEBHOOK_RETRY_BASE_MS": "100",
+          "WEBHOOK_RETRY_MAX_MS": "300", "WEBHOOK_MAX_ATTEMPTS": "100"}
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nobody listens there until the receiver starts below
+    serve = instance("serve", data, **wh)
+    w1 = instance("worker", data, [state["sims"][0]], **wh)
+    srv = None
+    try:
+        st, _, j = submit({"workflowId": "smoke",
+                           "callbackUrl": "http://127.0.0.1:%d/hook" % port}, port=serve.port)
+        assert st == 202, (st, j)
+        done = gw.wait_job(serve.port, j["jobId"], timeout=60)
+        assert done["status"] == "succeeded", done
+        db = sqlite3.connect(os.path.join(data, "comfygate.db"))
+
+        def delivery():
+            return db.execute("SELECT msg_id, status, attempts, instance FROM webhook_deliveries"
+                              " WHERE job_id = ?", (j["jobId"],)).fetchone()
+        end = time.time() + 20
+        while not (delivery() and delivery()[2] >= 1):  # it has failed at least once
+            assert time.time() < end, delivery()
+            time.sleep(0.05)
+        msg_id, status, _, owner = delivery()
+        assert status == "pending" and owner == done["instance"], delivery()
+        w1.kill(signal.SIGKILL)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Hooks)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        end = time.time() + 30
+        while not any(h[0] == msg_id for h in Hooks.got):
+            assert time.time() < end, ("never delivered", delivery())
+            time.sleep(0.05)
+        hook = [h for h in Hooks.got if h[0] == msg_id][0][1]
+        assert hook["type"] == "job.succeeded" and hook["data"]["id"] == j["jobId"], hook
+        end = time.time() + 10
+        while delivery()[1] != "delivered":
+            assert time.time() < end, delivery()
+            time.sleep(0.05)
+        assert delivery()[3] != owner  # another instance's now
+        db.close()
+    finally:
+        if srv:
+            srv.shutdown()
+        w1.kill()
+        serve.kill()
+
+
 if __name__ == "__main__":
     setup()
     try:
         for t in (test_jobs_run_on_workers_and_read_back, test_events_and_sync_prompt_through_the_store,
                   test_cancel_reaches_the_worker, test_worker_killed_mid_job_is_taken_over,
                   test_idempotency_and_cache_across_instances,
-                  test_workflow_changes_reach_every_serve_instance):
+                  test_workflow_changes_reach_every_serve_instance,
+                  test_dead_instance_webhooks_are_taken_over):
             S.run(t)
     finally:
         S.run(teardown)
