@@ -718,7 +718,7 @@ bool engine_idle(const struct engine *e)
         if ((j->run && !comfy_run_quiet(j->run)) || j->persisting || j->commits_pending)
             return false;
     }
-    return e->hook_reads == 0 && !e->file_fetches && !e->copy_unlinks && !e->wf_refreshing && !e->claiming && !e->renewing && !e->reads && !e->watching;
+    return e->hook_reads == 0 && !e->file_fetches && !e->wf_refreshing && !e->claiming && !e->renewing && !e->reads && !e->watching;
 }
 
 void engine_free(struct engine *e)

@@ -6,7 +6,9 @@
  * A copy the provider calls temporary is remembered and removed once unused for
  * fetched_keep_s (its mtime is its last use: the provider touches it when it is read again),
  * so the staging directory does not grow with every base64 answer. A reader opens its copy
- * milliseconds after the fetch, far inside that time. */
+ * when its answer reaches it (the sync /prompt answer streams its images one after another),
+ * so fetched_keep_s must outlast the slowest answer: a copy removed before it is opened cuts
+ * that answer short. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "jobs/engine.h"
 #include "jobs/engine_internal.h"
@@ -41,15 +44,12 @@ static void finish(struct files_local *fl, int err)
 
 static void fetch_next(struct files_local *fl);
 
-#define MAX_COPIES 100000 /* past this many (~70 MB of entries), the oldest go at once */
+#define MAX_COPIES 100000 /* past this many (~35 MB of entries), the oldest go at once */
 
 struct fetched_copy {
-    struct ring_op op; /* first: the unlink's completion */
     struct fetched_copy *next;
-    struct engine *e;
     char job[37];
     char name[300];
-    char path[340]; /* "<job>/<name>", while the unlink is in flight */
     int64_t used_ms;
 };
 
@@ -58,7 +58,6 @@ static void remember_copy(struct engine *e, const struct storage_fetch *f)
     struct fetched_copy *c = calloc(1, sizeof(*c));
     if (!c)
         return; /* not pruned: it stays on disk, like a kept copy */
-    c->e = e;
     snprintf(c->job, sizeof(c->job), "%s", f->job_id);
     snprintf(c->name, sizeof(c->name), "%s", f->name);
     c->used_ms = job_now_ms();
@@ -67,15 +66,6 @@ static void remember_copy(struct engine *e, const struct storage_fetch *f)
     *e->copies_tail = c;
     e->copies_tail = &c->next;
     e->ncopies++;
-}
-
-static void copy_unlinked_cb(struct ring_op *op, int res, uint32_t flags)
-{
-    (void)res; /* already gone (a second entry for the same copy) is fine */
-    (void)flags;
-    struct fetched_copy *c = (struct fetched_copy *)op;
-    c->e->copy_unlinks--;
-    free(c);
 }
 
 void engine_files_prune(struct engine *e)
@@ -106,15 +96,10 @@ void engine_files_prune(struct engine *e)
                 break;
             continue;
         }
-        if ((size_t)snprintf(c->path, sizeof(c->path), "%s", loc.path) >= sizeof(c->path)) {
-            free(c);
-            continue;
-        }
-        c->op.cb = copy_unlinked_cb;
-        struct io_uring_sqe *sqe = ring_sqe(e->ring);
-        io_uring_prep_unlinkat(sqe, loc.dirfd, c->path, 0);
-        ring_sqe_set_op(sqe, &c->op);
-        e->copy_unlinks++;
+        /* inline, like the fstatat above: a metadata operation on local disk, and done before
+         * any fetch on this thread can find the copy and hand it to a reader */
+        unlinkat(loc.dirfd, loc.path, 0);
+        free(c);
     }
 }
 

@@ -20,7 +20,6 @@ struct engine {
     unsigned file_fetches;     /* engine_files_local calls in flight */
     struct fetched_copy *copies, **copies_tail; /* temporary local copies, oldest first */
     size_t ncopies;
-    unsigned copy_unlinks;     /* their removals in flight */
     struct workflow_refresh wf_refresh; /* SHARED_STORE: other instances' workflow changes */
     bool wf_refreshing;
     uint64_t last_wf_refresh_ms;

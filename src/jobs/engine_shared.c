@@ -240,7 +240,6 @@ struct renew_req {
     struct engine *e;
     char instance[24];
     int64_t until;
-    int64_t lease_ms;
     json_t *jobs;     /* [{id, progress, log}] of the jobs we run */
     json_t *lost;     /* ids whose lease another instance holds now */
     json_t *cancels;  /* ids someone asked to cancel */
@@ -251,15 +250,6 @@ static int renew_work(struct store *s, struct store_req *r)
     struct renew_req *q = (struct renew_req *)r;
     size_t i;
     json_t *j;
-    /* alive: another instance takes over our pending webhooks only once this is old */
-    sqlite3_stmt *hb = store_stmt(s, "INSERT INTO instances (id, seen_at) VALUES (?1, ?2)"
-                                     " ON CONFLICT(id) DO UPDATE SET seen_at = excluded.seen_at");
-    if (!hb)
-        return SQLITE_ERROR;
-    sqlite3_bind_text(hb, 1, q->instance, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(hb, 2, q->until - q->lease_ms);
-    if (sqlite3_step(hb) != SQLITE_DONE)
-        return SQLITE_ERROR;
     json_array_foreach(q->jobs, i, j)
     {
         sqlite3_stmt *st = store_stmt(s, "UPDATE jobs SET lease_until = ?1, progress = ?2, log ="
@@ -329,7 +319,6 @@ void engine_shared_renew(struct engine *e)
     q->e = e;
     snprintf(q->instance, sizeof(q->instance), "%s", e->cfg.instance_id);
     q->until = job_now_ms() + e->cfg.lease_ms;
-    q->lease_ms = e->cfg.lease_ms;
     q->jobs = json_array();
     q->lost = json_array();
     q->cancels = json_array();

@@ -79,6 +79,11 @@ static const struct store_migration migrations[] = {
     /* SHARED_STORE: when each instance was last seen alive, so that another can take over the
      * pending webhook deliveries of one that is gone for good */
     {6, "CREATE TABLE instances (id TEXT PRIMARY KEY, seen_at INTEGER NOT NULL);"
+        /* instances that wrote deliveries before: seen now, so dead three leases from now
+         * unless they come back (an upgraded live one writes its own heartbeat) */
+        "INSERT OR IGNORE INTO instances (id, seen_at) SELECT DISTINCT instance,"
+        " CAST(strftime('%s', 'now') AS INTEGER) * 1000 FROM webhook_deliveries"
+        " WHERE instance IS NOT NULL;"
         "CREATE INDEX webhook_pending_instance ON webhook_deliveries(status, instance);"},
 };
 

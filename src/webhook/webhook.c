@@ -292,6 +292,10 @@ static void save_done(struct store_req *r)
     struct wh_delivery *d = (struct wh_delivery *)r;
     d->saving = false;
     d->w->nsaving--;
+    if (d->taken_over && d->status == WH_PENDING) { /* it is another instance's to send now */
+        d->status = WH_FAILED;
+        snprintf(d->last_error, sizeof(d->last_error), "taken over by another instance");
+    }
     /* A failed write leaves the row behind memory: after a restart the event may be sent once
      * more, under the same webhook-id, which receivers de-duplicate on. */
     after_save(d->w, d);
@@ -469,7 +473,7 @@ static int enqueue(struct webhooks *w, const char *job_id, const char *url, cons
     if (!job_id || !job_id[0] || strlen(job_id) > 256 || !url ||
         webhook_url_check(url, err, sizeof(err)) < 0 || !type || !type_ok(type))
         return -EINVAL;
-    if (w->npending >= w->cfg.max_pending)
+    if (w->npending + w->adopt_reserved >= w->cfg.max_pending)
         return -ENOSPC;
     struct wh_delivery *d = NULL;
     int rc = delivery_new(w, &d, url, type, data);
@@ -569,7 +573,7 @@ static int delivery_load(struct webhooks *w, json_t *row, int64_t now_ms)
 static int load(struct webhooks *w, char *err, size_t errlen)
 {
     json_t *rows = wh_outbox_load(w->store, w->cfg.max_pending, w->cfg.max_recent,
-                                  w->cfg.instance);
+                                  w->cfg.instance, wall_ms());
     if (!rows) {
         snprintf(err, errlen, "cannot read webhook deliveries from the store");
         return -EIO;
@@ -679,7 +683,9 @@ static void adopt_done(struct store_req *r)
     struct wh_adopt *a = (struct wh_adopt *)r;
     struct webhooks *w = a->w;
     w->adopting = false;
-    size_t n = json_array_size(a->rows);
+    w->adopt_reserved = 0;
+    /* rolled back (or read only in part): none of them is ours */
+    size_t n = r->rc == SQLITE_OK ? json_array_size(a->rows) : 0;
     json_t **rows = n ? calloc(n, sizeof(*rows)) : NULL;
     for (size_t i = 0; rows && i < n; i++)
         rows[i] = json_array_get(a->rows, i);
@@ -711,8 +717,17 @@ void webhook_adopt(struct webhooks *w, int64_t dead_before_ms)
     a->w = w;
     a->rows = json_array();
     a->instance = w->cfg.instance;
+    a->now_ms = wall_ms();
     a->dead_before = dead_before_ms;
-    a->max = w->cfg.max_pending - w->npending;
+    /* a batch at a time, and never more than half the room: new events keep theirs */
+    size_t room = w->cfg.max_pending - w->npending;
+    a->max = room / 2 < 256 ? room / 2 : 256;
+    if (!a->max) {
+        json_decref(a->rows);
+        free(a);
+        return;
+    }
+    w->adopt_reserved = a->max;
     if (!a->rows || wh_outbox_adopt(w, a, adopt_done) < 0) {
         json_decref(a->rows);
         free(a);

@@ -81,9 +81,10 @@ struct webhooks;
  * -errno with a message in err (a bad secret: -EINVAL). On error *out is NULL. */
 int webhook_new(struct webhooks **out, struct ring *r, struct ring_curl *rc, struct store *st,
                 const struct webhook_config *cfg, char *err, size_t errlen);
-/* SHARED_STORE: takes over the pending deliveries of instances last seen alive before
- * dead_before_ms (wall clock) and sends them from here, each under its own webhook-id. At most
- * one take-over is in flight; a no-op without an instance id. */
+/* SHARED_STORE, called once a lease: records that this instance is alive, and takes over the
+ * pending deliveries of instances last seen alive before dead_before_ms (wall clock), to send
+ * them from here, each under its own webhook-id. At most one is in flight; a no-op without an
+ * instance id. */
 void webhook_adopt(struct webhooks *w, int64_t dead_before_ms);
 /* No new attempt starts (and webhook_enqueue refuses); those in flight finish and are
  * recorded. */

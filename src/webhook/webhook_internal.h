@@ -74,6 +74,7 @@ struct wh_delivery {
     bool once;      /* a caller-chosen id: the insert is skipped if that row exists */
     bool duplicate; /* ... and it did: this copy is dropped unsent */
     bool committed; /* the row exists */
+    bool taken_over; /* another instance took the row over (we looked dead): drop it */
     bool saving;    /* a store write is in progress */
     bool inflight;
     bool released; /* unparked, back in the heap for its host's free slot */
@@ -112,7 +113,8 @@ struct webhooks {
     uint64_t delivered, failed, retried, refused;
     uint64_t rng; /* back-off jitter (splitmix64, seeded from getrandom) */
     bool stopping;
-    bool adopting; /* a take-over read is in flight */
+    bool adopting;         /* a take-over read is in flight */
+    size_t adopt_reserved; /* pending slots it may fill */
     uint64_t adopted;
 };
 
@@ -130,7 +132,12 @@ int wh_outbox_update(struct webhooks *w, struct wh_delivery *d, store_done_fn do
 /* Blocking (start-up): every pending row (up to max_pending, oldest first) and the newest
  * max_recent finished ones, as JSON objects oldest first; NULL on a database error. */
 json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent,
-                       const char *instance);
+                       const char *instance, int64_t now_ms);
+/* "this instance is alive at ?2" (table instances, SHARED_STORE): written at start-up before
+ * the pending rows are read, and with every take-over look (webhook_adopt, once a lease). */
+#define WH_HEARTBEAT                                                                               \
+    "INSERT INTO instances (id, seen_at) VALUES (?1, ?2)"                                          \
+    " ON CONFLICT(id) DO UPDATE SET seen_at = max(seen_at, excluded.seen_at)"
 /* Takes over up to max pending deliveries of instances last seen before dead_before; rows gets
  * them (in any order: "seq" is their creation order). */
 struct wh_adopt {
@@ -138,6 +145,7 @@ struct wh_adopt {
     struct webhooks *w;
     json_t *rows;
     const char *instance;
+    int64_t now_ms;
     int64_t dead_before;
     size_t max;
 };

@@ -11,9 +11,12 @@ static const char *INSERT =
     " next_attempt_at, last_status, last_error, delivered_at, created_at, updated_at, instance)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, NULL, ?9, ?9, ?10)";
 
+/* Only while the row is still ours: another instance may have taken it over (SHARED_STORE,
+ * wh_outbox_adopt) when we looked dead. */
 static const char *UPDATE =
     "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4,"
-    " last_status = ?5, last_error = ?6, delivered_at = ?7, updated_at = ?8 WHERE msg_id = ?1";
+    " last_status = ?5, last_error = ?6, delivered_at = ?7, updated_at = ?8 WHERE msg_id = ?1"
+    " AND instance IS ?9";
 
 static const char *ATTEMPT =
     "INSERT OR REPLACE INTO webhook_attempts (msg_id, n, ts, http_status, error, duration_ms)"
@@ -94,8 +97,12 @@ static int update_work(struct store *s, struct store_req *r)
     bind_text(st, 6, d->last_error);
     bind_ms(st, 7, d->delivered_ms);
     sqlite3_bind_int64(st, 8, d->updated_ms);
+    bind_text(st, 9, d->w->cfg.instance);
     if (sqlite3_step(st) != SQLITE_DONE)
         return SQLITE_ERROR;
+    d->taken_over = sqlite3_changes(s->db) == 0;
+    if (d->taken_over)
+        return SQLITE_OK;
     return d->write_attempt ? attempt_row(s, d) : SQLITE_OK;
 }
 
@@ -134,6 +141,7 @@ struct load_req {
     json_t *rows;
     size_t max_pending, max_recent;
     const char *instance; /* only this gateway's deliveries (several may share the store) */
+    int64_t now_ms;
 };
 
 /* Pending rows by the (status, next_attempt_at) index, recent finished ones by updated_at;
@@ -151,6 +159,15 @@ static const char *LOAD =
 static int load_work(struct store *s, struct store_req *r)
 {
     struct load_req *lr = (struct load_req *)r;
+    if (lr->instance) { /* alive, before reading our rows: nobody may take them meanwhile */
+        sqlite3_stmt *hb = store_stmt(s, WH_HEARTBEAT);
+        if (!hb)
+            return SQLITE_ERROR;
+        sqlite3_bind_text(hb, 1, lr->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(hb, 2, lr->now_ms);
+        if (sqlite3_step(hb) != SQLITE_DONE)
+            return SQLITE_ERROR;
+    }
     sqlite3_stmt *st = store_stmt(s, LOAD);
     if (!st)
         return SQLITE_ERROR;
@@ -164,7 +181,7 @@ static int load_work(struct store *s, struct store_req *r)
 }
 
 json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent,
-                       const char *instance)
+                       const char *instance, int64_t now_ms)
 {
     struct load_req lr;
     memset(&lr, 0, sizeof(lr));
@@ -172,6 +189,7 @@ json_t *wh_outbox_load(struct store *st, size_t max_pending, size_t max_recent,
     lr.max_pending = max_pending;
     lr.max_recent = max_recent;
     lr.instance = instance && instance[0] ? instance : NULL;
+    lr.now_ms = now_ms;
     if (store_run_sync(st, load_work, &lr.req) != SQLITE_OK) {
         json_decref(lr.rows);
         return NULL;
@@ -194,6 +212,13 @@ static const char *ADOPT =
 static int adopt_work(struct store *s, struct store_req *r)
 {
     struct wh_adopt *a = (struct wh_adopt *)r;
+    sqlite3_stmt *hb = store_stmt(s, WH_HEARTBEAT); /* we are alive */
+    if (!hb)
+        return SQLITE_ERROR;
+    sqlite3_bind_text(hb, 1, a->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(hb, 2, a->now_ms);
+    if (sqlite3_step(hb) != SQLITE_DONE)
+        return SQLITE_ERROR;
     sqlite3_stmt *st = store_stmt(s, ADOPT);
     if (!st)
         return SQLITE_ERROR;
