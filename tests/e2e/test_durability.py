@@ -235,36 +235,51 @@ def slow_store_writes(pid, usec):
     return p
 
 
+def read_statuses(port, jid, out, key):
+    """The statuses one event stream of the job tells, up to its end."""
+    out[key] = []
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        c.request("GET", "/jobs/%s/events" % jid)
+        resp = c.getresponse()
+        while True:
+            line = resp.readline()
+            if not line:
+                out[key].append("EOF")
+                return
+            if line.startswith(b"data:") and b'"status":"' in line:
+                status = line.split(b'"status":"', 1)[1].split(b'"', 1)[0].decode()
+                out[key].append(status)
+                if status in ("succeeded", "failed", "canceled"):
+                    return
+    except Exception as ex:  # noqa: BLE001 - recorded, and fails the check below
+        out[key].append("error: %s" % type(ex).__name__)
+
+
+def slowed_job():
+    """A gateway whose store writes are slowed by strace (300 ms per pwrite64), and a job
+    submitted to it: (comfysim, gateway, strace, job id)."""
+    if not shutil.which("strace"):
+        raise AssertionError("strace is missing: run scripts/deps.sh test")
+    sim = gw.sim("--exec-ms", "5")
+    g = start(sim)
+    tracer = slow_store_writes(g.p.pid, 300000)
+    _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
+    return sim, g, tracer, r["jobId"]
+
+
 def test_end_announced_only_once_durable():
     """The end of a job reaches clients only after its final row is committed. The store's
     writes are slowed (strace delays SQLite's pwrite64); the moment the job's event stream
     says `succeeded`, the gateway is killed with SIGKILL. Started again, with the backend
     frozen so nothing can be re-attached meanwhile, the job must read back succeeded at once
     with its outputs — never back to running, never finishing a second time."""
-    if not shutil.which("strace"):
-        raise AssertionError("strace is missing: run scripts/deps.sh test")
-    sim = gw.sim("--exec-ms", "5")
-    g = start(sim)
-    tracer = None
+    sim, g, tracer, jid = slowed_job()
     try:
-        tracer = slow_store_writes(g.p.pid, 300000)
-        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
-        jid = r["jobId"]
-        c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=30)
-        c.request("GET", "/jobs/%s/events" % jid)
-        resp = c.getresponse()
-        assert resp.status == 200
-        seen = []
-        while True:
-            line = resp.readline()
-            assert line, "the event stream ended before the job did: %s" % seen
-            if line.startswith(b"data:") and b'"status":"' in line:
-                status = line.split(b'"status":"', 1)[1].split(b'"', 1)[0].decode()
-                seen.append(status)
-                if status in ("succeeded", "failed", "canceled"):
-                    break
+        out = {}
+        read_statuses(g.port, jid, out, "stream")  # returns the moment the end is told
         g.kill(signal.SIGKILL)  # at once: the end was announced, so it must be on disk
-        c.close()
+        seen = out["stream"]
         tracer.kill()
         tracer.wait()
         tracer = None
@@ -287,40 +302,12 @@ def test_end_announced_only_once_durable():
         sim.kill()
 
 
-def read_statuses(port, jid, out, key):
-    """The statuses one event stream of the job tells, up to its end."""
-    out[key] = []
-    try:
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-        c.request("GET", "/jobs/%s/events" % jid)
-        resp = c.getresponse()
-        while True:
-            line = resp.readline()
-            if not line:
-                out[key].append("EOF")
-                return
-            if line.startswith(b"data:") and b'"status":"' in line:
-                status = line.split(b'"status":"', 1)[1].split(b'"', 1)[0].decode()
-                out[key].append(status)
-                if status in ("succeeded", "failed", "canceled"):
-                    return
-    except Exception as ex:  # noqa: BLE001 - recorded, and fails the check below
-        out[key].append("error: %s" % type(ex).__name__)
-
-
 def test_every_listener_hears_the_end():
     """While the end waits for the store (writes slowed by strace), new event streams keep
     opening: the first listener and every later one, including those that had to wait for
     the end to be durable, get the final status."""
-    if not shutil.which("strace"):
-        raise AssertionError("strace is missing: run scripts/deps.sh test")
-    sim = gw.sim("--exec-ms", "5")
-    g = start(sim)
-    tracer = None
+    sim, g, tracer, jid = slowed_job()
     try:
-        tracer = slow_store_writes(g.p.pid, 300000)
-        _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
-        jid = r["jobId"]
         out = {}
         first = threading.Thread(target=read_statuses, args=(g.port, jid, out, "first"),
                                  daemon=True)
