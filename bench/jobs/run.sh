@@ -508,59 +508,16 @@ if has_case e2e; then
 fi
 
 # --- wrk: POST /jobs and GET /jobs/:id ------------------------------------------------------------------
-cat >"$TMP/post_jobs.lua" <<'EOF'
--- POST /jobs with a distinct color per request (no cache hit possible); counts status codes
+# The part every wrk script shares: per-thread status counts, summed and printed at the end
+# as "codes=200:N,...". Each script below appends its own init/request (and may redefine
+# response: in Lua the later definition wins).
+cat >"$TMP/wrk_codes.lua" <<'EOF'
 local threads = {}
 local nthreads = 0
 function setup(thread)
   thread:set("tid", nthreads)
   nthreads = nthreads + 1
   table.insert(threads, thread)
-end
-function init(args)
-  n = 0
-  base = tonumber(args[1] or "0") + tid * 4000000
-  codes = {}
-end
-function request()
-  n = n + 1
-  local body = '{"workflowId":"smoke","inputs":{"color":' .. ((base + n) % 16777216) .. '}}'
-  return wrk.format("POST", "/jobs", {["Content-Type"] = "application/json"}, body)
-end
-function response(status, headers, body)
-  codes[status] = (codes[status] or 0) + 1
-end
-function done(summary, latency, requests)
-  local total = {}
-  for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("codes")) do total[k] = (total[k] or 0) + v end
-  end
-  local keys = {}
-  for k in pairs(total) do table.insert(keys, k) end
-  table.sort(keys)
-  local out = {}
-  for _, k in ipairs(keys) do table.insert(out, k .. ":" .. total[k]) end
-  io.write("codes=" .. table.concat(out, ",") .. "\n")
-end
-EOF
-cat >"$TMP/get_jobs.lua" <<'EOF'
--- GET /jobs/:id over the ids in the file given as the first argument, round robin per thread
-local threads = {}
-local nthreads = 0
-function setup(thread)
-  thread:set("tid", nthreads)
-  nthreads = nthreads + 1
-  table.insert(threads, thread)
-end
-function init(args)
-  ids = {}
-  for line in io.lines(args[1]) do table.insert(ids, line) end
-  i = tid * 97
-  codes = {}
-end
-function request()
-  i = i + 1
-  return wrk.format("GET", "/jobs/" .. ids[(i % #ids) + 1])
 end
 function response(status, headers, body)
   codes[status] = (codes[status] or 0) + 1
@@ -576,15 +533,36 @@ function done(summary, latency, requests)
   io.write("codes=" .. table.concat(out, ",") .. "\n")
 end
 EOF
-cat >"$TMP/prompt.lua" <<'EOF'
--- sync POST /prompt: EmptyImage 512x512 -> SaveImage, a distinct color per request
-local threads = {}
-local nthreads = 0
-function setup(thread)
-  thread:set("tid", nthreads)
-  nthreads = nthreads + 1
-  table.insert(threads, thread)
+{ cat "$TMP/wrk_codes.lua"; cat <<'EOF'
+-- POST /jobs with a distinct color per request (no cache hit possible)
+function init(args)
+  n = 0
+  base = tonumber(args[1] or "0") + tid * 4000000
+  codes = {}
 end
+function request()
+  n = n + 1
+  local body = '{"workflowId":"smoke","inputs":{"color":' .. ((base + n) % 16777216) .. '}}'
+  return wrk.format("POST", "/jobs", {["Content-Type"] = "application/json"}, body)
+end
+EOF
+} >"$TMP/post_jobs.lua"
+{ cat "$TMP/wrk_codes.lua"; cat <<'EOF'
+-- GET /jobs/:id over the ids in the file given as the first argument, round robin per thread
+function init(args)
+  ids = {}
+  for line in io.lines(args[1]) do table.insert(ids, line) end
+  i = tid * 97
+  codes = {}
+end
+function request()
+  i = i + 1
+  return wrk.format("GET", "/jobs/" .. ids[(i % #ids) + 1])
+end
+EOF
+} >"$TMP/get_jobs.lua"
+{ cat "$TMP/wrk_codes.lua"; cat <<'EOF'
+-- sync POST /prompt: EmptyImage 512x512 -> SaveImage, a distinct color per request
 function init(args)
   n = 0
   base = tonumber(args[1] or "0") + tid * 4000000
@@ -606,17 +584,8 @@ function response(status, headers, body)
     end
   end
 end
-function done(summary, latency, requests)
-  local total = {}
-  for _, t in ipairs(threads) do
-    for k, v in pairs(t:get("codes")) do total[k] = (total[k] or 0) + v end
-  end
-  local out = {}
-  for k, v in pairs(total) do table.insert(out, k .. ":" .. v) end
-  table.sort(out)
-  io.write("codes=" .. table.concat(out, ",") .. "\n")
-end
 EOF
+} >"$TMP/prompt.lua"
 
 # run_wrk NSIMS TAG SECS URL SCRIPT ARG → one line: rps p50 p99 gw% sims% wrk% other% codes
 run_wrk() {
