@@ -344,10 +344,16 @@ bool engine_reattach(struct engine *e, struct job *j)
 {
     if (!e->fleet || !j->graph || !j->prompt_id[0] || !j->backend[0])
         return false;
-    /* A raw graph with input images would need them again if its prompt turned out lost:
-     * it runs again from the start instead (its images are still in the store). */
-    if (json_array_size(json_object_get(j->request, "images")) > 0)
-        return false;
+    /* A raw graph with input images needs them again if its prompt turned out lost: they
+     * are loaded first (from the store, or fetched), then engine_run_begin follows it. */
+    if (json_array_size(json_object_get(j->request, "images")) > 0) {
+        if (job_dir(e, j) < 0)
+            return false;
+        j->resume_pending = true;
+        e->running++;
+        engine_prep_start(e, j); /* ends j itself if it cannot start */
+        return true;
+    }
     struct comfy_run *r = calloc(1, sizeof(*r));
     if (!r || job_dir(e, j) < 0) {
         free(r);
@@ -405,6 +411,27 @@ bool engine_run_begin(struct engine *e, struct job *j, const struct comfy_input_
         p.upload_subfolder = subfolder;
     }
     j->run = r;
+    if (j->resume_pending) { /* engine_reattach of a job with input images */
+        j->resume_pending = false;
+        if (!inputs) /* they could not be loaded: a lost prompt cannot run again */
+            p.max_attempts = j->attempts ? j->attempts : 1;
+        if (comfy_run_resume(r, e->fleet, &p, &run_ops, j, j->backend, j->prompt_id,
+                             j->attempts) == 0) {
+            engine_jlog(e, j, "warn", "the gateway restarted while it ran: re-attached to prompt"
+                        " %s on %s", j->prompt_id, j->backend);
+            engine_emit_status(e, j);
+            return true;
+        }
+        if (!inputs) {
+            j->run = NULL;
+            free(r);
+            engine_run_abort(e, j, "INPUT_FETCH_FAILED", "the gateway restarted while it ran,"
+                             " its backend is gone and its input images could not be loaded");
+            return false;
+        }
+        engine_jlog(e, j, "warn", "the gateway restarted while it ran and its backend %s is"
+                    " gone: runs again", j->backend);
+    }
     if (comfy_run_start(r, e->fleet, &p, &run_ops, j) < 0) {
         j->run = NULL;
         free(r);
@@ -609,8 +636,9 @@ static bool query_match(const struct job *j, const struct engine_query *q)
            (!q->before_ms || j->created_ms < q->before_ms) && (!q->cursor || j->seq < q->cursor);
 }
 
-json_t *engine_list(struct engine *e, const struct engine_query *q)
+json_t *engine_list(struct engine *e, const struct engine_query *q, struct job **unsaved)
 {
+    *unsaved = NULL;
     json_t *arr = json_array();
     uint64_t last = 0;
     bool more = false;
@@ -625,6 +653,8 @@ json_t *engine_list(struct engine *e, const struct engine_query *q)
         }
         json_array_append_new(arr, job_to_json(j, engine_queue_position(e, j)));
         last = j->seq;
+        if (j->end_unsaved && !*unsaved)
+            *unsaved = j;
     }
     char cur[32];
     snprintf(cur, sizeof(cur), "%llu", (unsigned long long)last);
@@ -670,10 +700,6 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
         snprintf(err, errlen, "no output storage configured");
         return -EINVAL;
     }
-    if (st && engine_recover(e) < 0) {
-        snprintf(err, errlen, "cannot read unfinished jobs from the store");
-        return -EIO;
-    }
     e->prep_env = (struct job_prep_env){
         .ring = r,
         .rc = fleet ? &fleet->rc : NULL,
@@ -682,6 +708,11 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
         .timeout_ms = cfg->input_url_timeout_ms ? cfg->input_url_timeout_ms : 30000,
         .guard = cfg->input_guard,
     };
+    /* after prep_env: a recovered job with input images loads them again */
+    if (st && engine_recover(e) < 0) {
+        snprintf(err, errlen, "cannot read unfinished jobs from the store");
+        return -EIO;
+    }
     e->dispatch_timer.cb = dispatch_timer_cb;
     ring_timer_arm(r, &e->dispatch_timer, 100);
     return 0;

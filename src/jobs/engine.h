@@ -135,8 +135,9 @@ struct engine_query {
     uint64_t cursor;         /* 0: from the newest; else only jobs with seq < cursor */
     size_t limit;
 };
-/* {"jobs": [...newest first...], "next_cursor": "<seq>" | null}. */
-json_t *engine_list(struct engine *e, const struct engine_query *q);
+/* {"jobs": [...newest first...], "next_cursor": "<seq>" | null}. *unsaved: a listed job whose
+ * end is not durable yet, if any (engine_list_any answers once it is). */
+json_t *engine_list(struct engine *e, const struct engine_query *q, struct job **unsaved);
 struct workflow_set *engine_workflows(struct engine *e);
 
 /* Server-sent events. A subscriber lives on its own reactor (`ring`); events reach it there by

@@ -126,7 +126,10 @@ void engine_files_free(struct engine *e);
 /* engine_persist.c: j's final row is committed: announce its end, answer the waiting reads. */
 void engine_end_durable(struct engine *e, struct job *j, bool gone);
 void engine_end_waiters_free(struct job *j);
-/* Calls cb once j's final row is committed (at once if it is): engine_fetch's wait. */
-void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx);
+/* Calls cb once j's final row is committed (at once if it is; with NULL if j is freed
+ * meanwhile): the wait of every read that could show an end. ctx_owned: ctx is a malloc'd
+ * block that cb frees, freed here instead if a hard stop drops the wait. */
+void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx,
+                     bool ctx_owned);
 
 #endif

@@ -18,15 +18,17 @@ struct engine_end_wait {
     struct engine_end_wait *next;
     engine_fetch_cb cb;
     void *ctx;
+    bool ctx_owned; /* freed with the wait if it is dropped unanswered */
 };
 
-void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx)
+void engine_wait_end(struct engine *e, struct job *j, engine_fetch_cb cb, void *ctx, bool ctx_owned)
 {
     struct engine_end_wait *w = j->end_unsaved ? calloc(1, sizeof(*w)) : NULL;
     if (!w) /* durable already (or no memory: answer now rather than never) */
         return cb(j, engine_queue_position(e, j), ctx);
     w->cb = cb;
     w->ctx = ctx;
+    w->ctx_owned = ctx_owned;
     w->next = j->end_waiters;
     j->end_waiters = w;
 }
@@ -38,6 +40,8 @@ void engine_end_waiters_free(struct job *j)
     while (j->end_waiters) {
         struct engine_end_wait *w = j->end_waiters;
         j->end_waiters = w->next;
+        if (w->ctx_owned)
+            free(w->ctx);
         free(w);
     }
 }

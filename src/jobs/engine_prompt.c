@@ -11,6 +11,13 @@ static void prep_done_cb(struct job_prep *p)
 {
     struct job *j = p->ctx;
     struct engine *e = j->engine;
+    if (p->err && j->resume_pending) { /* its prompt may well be there: follow it anyway */
+        jlog_job(j, "warn", "input images: %.150s (needed only if its prompt was lost)",
+                 p->message);
+        engine_prep_release(j);
+        engine_run_begin(e, j, NULL, 0, NULL);
+        return;
+    }
     if (p->err) {
         char msg[sizeof(p->message)]; /* the abort frees p */
         snprintf(msg, sizeof(msg), "%s", p->message);

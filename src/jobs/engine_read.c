@@ -87,7 +87,7 @@ void engine_fetch(struct engine *e, const char *id, const char *reader, engine_f
 {
     struct job *j = engine_job(e, id, reader);
     if (j && j->end_unsaved) /* finished, not yet durable: answer once it is */
-        return engine_wait_end(e, j, cb, ctx);
+        return engine_wait_end(e, j, cb, ctx, false);
     if (!e->cfg.shared || (j && engine_authoritative(e, j)) || !e->store)
         return cb(j, j ? engine_queue_position(e, j) : -1, ctx);
     struct fetch_req *f = calloc(1, sizeof(*f));
@@ -166,6 +166,21 @@ static void cancel_fetched(struct job *j, long pos, void *ctx)
     c->done(status, j, pos, c->done_ctx);
 }
 
+/* A cancel's answer about a job whose end is not durable yet (it was canceled while queued,
+ * or had just finished): given once it is, so a crash cannot take back what it says. */
+struct cancel_wait {
+    int status;
+    engine_cancel_cb cb;
+    void *ctx;
+};
+
+static void cancel_durable(struct job *j, long pos, void *ctx)
+{
+    struct cancel_wait *w = ctx;
+    w->cb(j ? w->status : 404, j, pos, w->ctx);
+    free(w);
+}
+
 void engine_cancel_any(struct engine *e, const char *id, const char *reader, engine_cancel_cb cb,
                        void *ctx)
 {
@@ -173,6 +188,11 @@ void engine_cancel_any(struct engine *e, const char *id, const char *reader, eng
     if (!e->cfg.shared || (j && engine_authoritative(e, j)) || !e->store) {
         int st = engine_cancel(e, id, reader);
         j = engine_job(e, id, reader);
+        struct cancel_wait *w = j && j->end_unsaved ? malloc(sizeof(*w)) : NULL;
+        if (w) {
+            *w = (struct cancel_wait){st, cb, ctx};
+            return engine_wait_end(e, j, cancel_durable, w, true);
+        }
         return cb(st, j, j ? engine_queue_position(e, j) : -1, ctx);
     }
     struct cancel_req *c = calloc(1, sizeof(*c));
@@ -275,10 +295,39 @@ static void list_done(struct store_req *r)
     free(l);
 }
 
+/* A list from memory showing a job whose end is not durable yet: made again once it is. */
+struct list_wait {
+    struct engine *e;
+    struct engine_query q;
+    char owner[130], wf[100];
+    engine_list_cb cb;
+    void *ctx;
+};
+
+static void list_again(struct job *j, long pos, void *ctx)
+{
+    (void)j, (void)pos;
+    struct list_wait *w = ctx;
+    w->q.owner = w->q.owner ? w->owner : NULL;
+    w->q.workflow_id = w->q.workflow_id ? w->wf : NULL;
+    engine_list_any(w->e, &w->q, w->cb, w->ctx); /* copies what it keeps */
+    free(w);
+}
+
 void engine_list_any(struct engine *e, const struct engine_query *q, engine_list_cb cb, void *ctx)
 {
-    if (!e->cfg.shared || !e->store)
-        return cb(engine_list(e, q), ctx);
+    if (!e->cfg.shared || !e->store) { /* a shared store holds durable rows only */
+        struct job *unsaved = NULL;
+        json_t *o = engine_list(e, q, &unsaved);
+        struct list_wait *w = unsaved ? calloc(1, sizeof(*w)) : NULL;
+        if (!w)
+            return cb(o, ctx);
+        json_decref(o);
+        *w = (struct list_wait){.e = e, .q = *q, .cb = cb, .ctx = ctx};
+        snprintf(w->owner, sizeof(w->owner), "%s", q->owner ? q->owner : "");
+        snprintf(w->wf, sizeof(w->wf), "%s", q->workflow_id ? q->workflow_id : "");
+        return engine_wait_end(e, unsaved, list_again, w, true);
+    }
     struct list_req *l = calloc(1, sizeof(*l));
     if (!l)
         return cb(NULL, ctx);

@@ -119,6 +119,25 @@ static void answer_job(engine_submit_cb cb, void *ctx, struct engine *e, struct 
     cb(&res, ctx);
 }
 
+/* A repeat's answer about a job whose end is not durable yet: given once it is. */
+struct replay_wait {
+    struct engine *e;
+    engine_submit_cb cb;
+    void *ctx;
+};
+
+static void replay_durable(struct job *j, long pos, void *ctx)
+{
+    (void)pos;
+    struct replay_wait *w = ctx;
+    if (j)
+        answer_job(w->cb, w->ctx, w->e, j, j->cache_hit ? 200 : 202, true, j->cache_hit);
+    else
+        submit_fail(w->cb, w->ctx, 409, "IDEMPOTENCY_CONFLICT", NULL, "%s",
+                    "the job of this key is gone");
+    free(w);
+}
+
 /* An idempotent repeat: same key and body → the same job; another body → 422; the first
  * request still being stored → 409 (retry shortly). Returns true when it answered. */
 static bool idem_check(struct engine *e, const char *key, const char *hash, engine_submit_cb cb,
@@ -136,8 +155,15 @@ static bool idem_check(struct engine *e, const char *key, const char *hash, engi
     else if (!j->durable && j->persisting)
         submit_fail(cb, ctx, 409, "IDEMPOTENCY_IN_PROGRESS", NULL, "%s",
                     "a request with this idempotency key is still being processed");
-    else
-        answer_job(cb, ctx, e, j, j->cache_hit ? 200 : 202, true, j->cache_hit);
+    else {
+        struct replay_wait *w = malloc(sizeof(*w));
+        if (w)
+            *w = (struct replay_wait){e, cb, ctx};
+        if (w)
+            engine_wait_end(e, j, replay_durable, w, true); /* at once when durable already */
+        else
+            answer_job(cb, ctx, e, j, j->cache_hit ? 200 : 202, true, j->cache_hit);
+    }
     return true;
 }
 

@@ -97,6 +97,8 @@ struct job {
     char storage_detail[200]; /* the provider's account of storage_err */
     bool run_finished;        /* the run ended; finishing waits for commits_pending */
     bool submit_held;         /* the attempt waits for its prompt id to be durable */
+    bool resume_pending;      /* running at a restart: follows its prompt once its input
+                               * images are loaded again (a lost prompt runs elsewhere) */
     bool insert_only;         /* its first save must not replace a row (client-chosen id) */
     bool persisting; /* a store write is in flight */
     bool dirty;      /* state changed while it was */

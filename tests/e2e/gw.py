@@ -142,6 +142,9 @@ class Suite:
         self.passed = 0
 
     def run(self, fn):
+        only = os.environ.get("TEST_ONLY")  # a comma-separated list of names, when debugging
+        if only and fn.__name__ not in only.split(",") and fn.__name__ not in ("setup", "teardown"):
+            return
         t0 = time.time()
         try:
             fn()
@@ -156,3 +159,32 @@ class Suite:
     def done(self):
         print("%d passed, %d failed" % (self.passed, self.failed))
         sys.exit(1 if self.failed else 0)
+
+
+class FileServer:
+    """Serves files[path] (bytes) over HTTP on 127.0.0.1 from a thread; 404 for the rest."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        files = self.files = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                body = files.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.srv.server_address[1], path)
+
+    def shutdown(self):
+        self.srv.shutdown()

@@ -51,3 +51,21 @@ def encode_rgb(w, h, pixel):
             ">I", zlib.crc32(kind + body) & 0xffffffff)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def f32(x):
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def comfy_invert(c):
+    """What ComfyUI computes: float32 c/255, 1 - that, *255, truncated to uint8."""
+    return int(f32(255.0 * f32(1.0 - f32(c / 255.0))))
+
+
+def check_inverted(raw, w, h, pixel):
+    ww, hh, bpp, rows = decode(raw)
+    assert (ww, hh) == (w, h)
+    for y in (0, h - 1):
+        for x in (0, w - 1):
+            want = tuple(comfy_invert(c) for c in pixel(x, y))
+            assert tuple(rows[y][x * bpp:x * bpp + 3]) == want, (x, y, rows[y][x * bpp:x * bpp + 3])

@@ -2,6 +2,7 @@
 points — jobs queued, running, downloading outputs, the backend restarted meanwhile — then
 started again on the same data directory, and every job is checked one by one: it is there,
 it finishes exactly once, its outputs are whole, and the backend ran each prompt only once."""
+import base64
 import glob
 import hashlib
 import http.client
@@ -13,6 +14,7 @@ import threading
 import time
 
 import gw
+import pngmini
 
 S = gw.Suite()
 
@@ -193,6 +195,74 @@ def test_backend_lost_the_prompt_meanwhile():
         sim.kill()
 
 
+def pix(x, y):
+    return (x * 40 % 256, y * 50 % 256, 99)
+
+
+def image_job_killed_mid_run(image, lose_prompt, files):
+    """A raw graph whose LoadImage takes `image` (base64 or a URL of files), killed with
+    SIGKILL while the backend runs it; with lose_prompt the backend restarts empty before the
+    gateway is back. The job once it ends, its prompt id before the kill, and the simulator."""
+    sim = gw.sim("--exec-ms", "1500")
+    env = {"INPUT_URL_ALLOWED_DOMAINS": "127.0.0.1"}
+    g = start(sim, **env)
+    try:
+        graph = {"1": {"class_type": "LoadImage", "inputs": {"image": image}},
+                 "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+                 "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0],
+                                                             "filename_prefix": "inv"}}}
+        def sync_prompt():  # its answer is cut short by the kill
+            try:
+                gw.request(g.port, "POST", "/prompt", {"prompt": graph}, timeout=60)
+            except (OSError, http.client.HTTPException):
+                pass
+        threading.Thread(target=sync_prompt, daemon=True).start()
+        wait_for(lambda: gw.request(sim.port, "GET", "/queue")[3]["queue_running"], "sim running")
+        jid = gw.request(g.port, "GET", "/jobs")[3]["jobs"][0]["id"]
+        first_pid = job(g, jid)["promptId"]
+        g.kill(signal.SIGKILL)
+        files.files.clear()  # the URL is gone: it can be fetched again no more
+        if lose_prompt:
+            files.files["/in.png"] = pngmini.encode_rgb(6, 5, pix)
+            port = sim.port
+            sim.kill()
+            sim = restart_sim(port, "--exec-ms", "20")
+        g = start(sim, storage=g.storage, **env)
+        done = gw.wait_job(g.port, jid, timeout=60)
+        assert done["status"] == "succeeded", done
+        outputs_whole(g, done)
+        _, _, raw, _ = gw.request(g.port, "GET", done["outputs"][0]["url"])
+        pngmini.check_inverted(raw, 6, 5, pix)
+        logs = [l["message"] for l in gw.request(g.port, "GET", "/jobs/%s/logs" % jid)[3]["logs"]]
+        return done, first_pid, list(sim_history(sim)), logs
+    finally:
+        g.stop()
+        sim.kill()
+
+
+def test_raw_graph_with_input_images_survives_kill():
+    """A raw graph's input images are loaded again after a restart: its prompt is re-attached
+    (inline image; or a URL that is gone by then — needed only if the prompt was lost), and a
+    prompt the backend lost runs again with its image fetched and uploaded again."""
+    files = gw.FileServer()
+    try:
+        png = pngmini.encode_rgb(6, 5, pix)
+        done, pid, hist, logs = image_job_killed_mid_run(base64.b64encode(png).decode(), False,
+                                                         files)
+        assert done["promptId"] == pid and done["attempts"] == 1 and hist == [pid], (done, hist)
+        assert any("re-attached" in m for m in logs), logs
+        files.files["/in.png"] = png
+        done, pid, hist, logs = image_job_killed_mid_run(files.url("/in.png"), False, files)
+        assert done["promptId"] == pid and done["attempts"] == 1 and hist == [pid], (done, hist)
+        assert any("needed only if its prompt was lost" in m for m in logs), logs
+        files.files["/in.png"] = png
+        done, pid, hist, logs = image_job_killed_mid_run(files.url("/in.png"), True, files)
+        assert done["promptId"] != pid and done["attempts"] == 2, (done, pid)
+        assert hist == [done["promptId"]], hist
+    finally:
+        files.shutdown()
+
+
 def test_finished_jobs_unchanged_by_restart():
     """A finished job reads back the same after a kill -9: status, outputs, attempts."""
     sim = gw.sim()
@@ -256,15 +326,15 @@ def read_statuses(port, jid, out, key):
         out[key].append("error: %s" % type(ex).__name__)
 
 
-def slowed_job():
+def slowed_job(headers=None, exec_ms=5, **env):
     """A gateway whose store writes are slowed by strace (300 ms per pwrite64), and a job
     submitted to it: (comfysim, gateway, strace, job id)."""
     if not shutil.which("strace"):
         raise AssertionError("strace is missing: run scripts/deps.sh test")
-    sim = gw.sim("--exec-ms", "5")
-    g = start(sim)
+    sim = gw.sim("--exec-ms", str(exec_ms))
+    g = start(sim, **env)
     tracer = slow_store_writes(g.p.pid, 300000)
-    _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"})
+    _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"}, headers=headers)
     return sim, g, tracer, r["jobId"]
 
 
@@ -302,6 +372,66 @@ def test_end_announced_only_once_durable():
         sim.kill()
 
 
+def end_told_then_kill(how):
+    """Kills the gateway with SIGKILL the moment one kind of read tells the end of a job whose
+    final row is being written slowly, restarts it, and returns the job as it reads back, with
+    the status that read told: "list" polls GET /jobs, "replay" repeats the submit with its
+    Idempotency-Key, "cancel" cancels a job queued behind another (MAX_CONCURRENCY=1)."""
+    key = {"Idempotency-Key": "durable-replay-%d" % os.getpid()} if how == "replay" else None
+    sim, g, tracer, jid = slowed_job(key, exec_ms=10000 if how == "cancel" else 5,
+                                     MAX_CONCURRENCY=1)
+    try:
+        if how == "cancel":
+            _, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke",
+                                                              "inputs": {"width": 7}})
+            jid = r["jobId"]
+        end = time.time() + 30
+        told = None
+        while not told and time.time() < end:
+            if how == "list":
+                st, _, _, r = gw.request(g.port, "GET", "/jobs?limit=5")
+                told = [j["status"] for j in r["jobs"] if j["id"] == jid and
+                        j["status"] in ("succeeded", "failed", "canceled")]
+            elif how == "replay":
+                st, _, _, r = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke"},
+                                         headers=key)
+                told = [r["status"]] if r["status"] in ("succeeded", "failed") else None
+            else:
+                st, _, _, r = gw.request(g.port, "POST", "/jobs/%s/cancel" % jid)
+                assert st == 200 and r["status"] == "canceled", (st, r)
+                told = [r["status"]]
+            time.sleep(0.01)
+        g.kill(signal.SIGKILL)  # at once: what was told must be on disk
+        tracer.kill()
+        tracer.wait()
+        tracer = None
+        assert told, "%s never told the end" % how
+        os.kill(sim.p.pid, signal.SIGSTOP)  # nothing re-attached or re-run meanwhile
+        try:
+            g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port,
+                            "CACHE_ENABLED": "false"}, storage=g.storage)
+            return job(g, jid), told[0]
+        finally:
+            os.kill(sim.p.pid, signal.SIGCONT)
+    finally:
+        if tracer:
+            tracer.kill()
+            tracer.wait()
+        g.stop()
+        sim.kill()
+
+
+def test_no_read_tells_an_end_before_it_is_durable():
+    """The job list, an idempotent repeat and a cancel answer about a job whose end is being
+    stored only once it is stored: killed right after, the job reads back as they told."""
+    wrong = []
+    for how in ("list", "replay", "cancel"):
+        after, told = end_told_then_kill(how)
+        if after["status"] != told:
+            wrong.append((how, told, after["status"]))
+    assert not wrong, wrong
+
+
 def test_every_listener_hears_the_end():
     """While the end waits for the store (writes slowed by strace), new event streams keep
     opening: the first listener and every later one, including those that had to wait for
@@ -336,6 +466,7 @@ def test_every_listener_hears_the_end():
 for t in [test_accepted_burst_survives_kill_while_queued, test_running_job_is_reattached,
           test_kill_while_downloading_outputs, test_backend_lost_the_prompt_meanwhile,
           test_finished_jobs_unchanged_by_restart, test_end_announced_only_once_durable,
-          test_every_listener_hears_the_end]:
+          test_every_listener_hears_the_end, test_no_read_tells_an_end_before_it_is_durable,
+          test_raw_graph_with_input_images_survives_kill]:
     S.run(t)
 S.done()

@@ -4,12 +4,9 @@ own validation errors passed on, input images inline (base64) and by URL, client
 idempotency, and a kill -9 while a raw graph with an inline image waits in the queue."""
 import base64
 import hashlib
-import http.server
 import os
 import signal
 import sqlite3
-import struct
-import threading
 import time
 
 import gw
@@ -43,20 +40,6 @@ def jobs_in_db():
     return n
 
 
-class PngServer(http.server.BaseHTTPRequestHandler):
-    files = {}
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        body = self.files.get(self.path)
-        self.send_response(200 if body else 404)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *a):
-        pass
-
-
 def setup():
     state["sim"] = gw.sim("--exec-ms", "5")
     state["gw"] = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % state["sim"].port,
@@ -64,9 +47,7 @@ def setup():
                               "INPUT_URL_ALLOWED_DOMAINS": "127.0.0.1", "WEBHOOK_SECRET": SECRET})
     state["port"] = state["gw"].port
     gw.wait_backends(state["port"], 1)
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), PngServer)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    state["files"] = srv
+    state["files"] = gw.FileServer()
 
 
 def test_sync_answer_has_base64_images():
@@ -141,24 +122,6 @@ def test_comfyui_validation_error_passed_on():
     assert "1" in nodes and nodes["1"]["errors"][0]["type"] == "required_input_missing", nodes
 
 
-def f32(x):
-    return struct.unpack("f", struct.pack("f", x))[0]
-
-
-def comfy_invert(c):
-    """What ComfyUI computes: float32 c/255, 1 - that, *255, truncated to uint8."""
-    return int(f32(255.0 * f32(1.0 - f32(c / 255.0))))
-
-
-def check_inverted(raw, w, h, pixel):
-    ww, hh, bpp, rows = pngmini.decode(raw)
-    assert (ww, hh) == (w, h)
-    for y in (0, h - 1):
-        for x in (0, w - 1):
-            want = tuple(comfy_invert(c) for c in pixel(x, y))
-            assert tuple(rows[y][x * bpp:x * bpp + 3]) == want, (x, y, rows[y][x * bpp:x * bpp + 3])
-
-
 def pix(x, y):
     return (x * 20 % 256, y * 30 % 256, 77)
 
@@ -172,7 +135,7 @@ def test_inline_base64_image():
         name = hashlib.sha256(png).hexdigest()[:32] + ".png"
         ref = j["prompt"]["1"]["inputs"]["image"]
         assert ref.startswith("comfygate/t-") and ref.endswith("/" + name), ref
-        check_inverted(base64.b64decode(j["images"][0]), 8, 6, pix)
+        pngmini.check_inverted(base64.b64decode(j["images"][0]), 8, 6, pix)
     # the inline image leaves the store with the job's final save (committed just after the
     # answer went out)
     db = sqlite3.connect(os.path.join(state["gw"].storage, "comfygate.db"))
@@ -185,13 +148,13 @@ def test_inline_base64_image():
 
 def test_image_by_url():
     png = pngmini.encode_rgb(5, 4, pix)
-    PngServer.files["/in.png"] = png
-    url = "http://127.0.0.1:%d/in.png" % state["files"].server_address[1]
+    state["files"].files["/in.png"] = png
+    url = state["files"].url("/in.png")
     st, _, _, j = post({"prompt": invert_graph(url)})
     assert st == 200, (st, j)
-    check_inverted(base64.b64decode(j["images"][0]), 5, 4, pix)
+    pngmini.check_inverted(base64.b64decode(j["images"][0]), 5, 4, pix)
     # not an image, and a 404: the job fails with a clear error
-    PngServer.files["/text"] = b"hello, not an image"
+    state["files"].files["/text"] = b"hello, not an image"
     for path, word in (("/text", "not a PNG"), ("/missing", "404")):
         st, _, _, j = post({"prompt": invert_graph(url.replace("/in.png", path))})
         assert st == 422 and j["error"]["code"] == "INPUT_FETCH_FAILED", (st, j)
@@ -256,7 +219,7 @@ def test_inline_image_survives_kill9_while_queued():
             done = gw.wait_job(g.port, jid, timeout=60)
             assert done["status"] == "succeeded", done
             raw = gw.request(g.port, "GET", done["outputs"][0]["url"])[2]
-            check_inverted(raw, 4, 4, pix)
+            pngmini.check_inverted(raw, 4, 4, pix)
     finally:
         g.stop()
         sim.kill()
