@@ -181,3 +181,12 @@ json_t *comfy_fleet_state_json(const struct comfy_fleet *f)
         json_array_append_new(arr, comfy_backend_state_json(&f->backends[i]));
     return arr;
 }
+
+struct comfy_backend *comfy_fleet_find(struct comfy_fleet *f, const char *url)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (!strcmp(f->backends[i].spec.url, url))
+            return &f->backends[i];
+    }
+    return NULL;
+}

@@ -48,6 +48,8 @@ enum comfy_route comfy_fleet_route(struct comfy_fleet *f, const json_t *graph,
                                    const bool *exclude, struct comfy_backend **out, char *why,
                                    size_t len);
 json_t *comfy_fleet_state_json(const struct comfy_fleet *f);
+/* The backend configured with this URL, or NULL. */
+struct comfy_backend *comfy_fleet_find(struct comfy_fleet *f, const char *url);
 /* Defaults for every backend setting. */
 void comfy_backend_config_defaults(struct comfy_backend_config *c);
 

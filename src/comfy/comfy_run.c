@@ -208,8 +208,11 @@ static int run_init(struct comfy_run *r, struct comfy_fleet *f, const struct com
     r->backoff = r->p.backoff_ms;
     r->tries = p->prior_tries;
     r->exclude = calloc(f->n, sizeof(bool));
-    if (!r->exclude)
+    if (!r->exclude) {
+        json_decref(r->p.graph);
+        r->p.graph = NULL;
         return -ENOMEM;
+    }
     r->timer.cb = timer_cb;
     return 0;
 }
@@ -227,11 +230,7 @@ int comfy_run_resume(struct comfy_run *r, struct comfy_fleet *f, const struct co
                      const struct comfy_run_ops *ops, void *ctx, const char *backend_url,
                      const char *prompt_id, unsigned tries)
 {
-    struct comfy_backend *b = NULL;
-    for (size_t i = 0; i < f->n && !b; i++) {
-        if (!strcmp(f->backends[i].spec.url, backend_url))
-            b = &f->backends[i];
-    }
+    struct comfy_backend *b = comfy_fleet_find(f, backend_url);
     if (!b || strlen(prompt_id) >= 40)
         return -ENOENT;
     int rc = run_init(r, f, p, ops, ctx);

@@ -347,8 +347,8 @@ bool engine_reattach(struct engine *e, struct job *j)
     /* A raw graph with input images needs them again if its prompt turned out lost: they
      * are loaded first (from the store, or fetched), then engine_run_begin follows it. */
     if (json_array_size(json_object_get(j->request, "images")) > 0) {
-        if (job_dir(e, j) < 0)
-            return false;
+        if (!comfy_fleet_find(e->fleet, j->backend) || job_dir(e, j) < 0)
+            return false; /* queued again: it runs anew wherever there is room */
         j->resume_pending = true;
         e->running++;
         engine_prep_start(e, j); /* ends j itself if it cannot start */
@@ -618,6 +618,10 @@ int engine_cancel(struct engine *e, const char *id, const char *owner)
         engine_emit_status(e, j);
         engine_hook_end(e, j);
         return 200;
+    }
+    if (j->prep && j->resume_pending) { /* its prompt may be running: follow it to stop it */
+        engine_prep_release(j);
+        engine_run_begin(e, j, NULL, 0, NULL);
     }
     if (j->run) {
         comfy_run_cancel(j->run); /* finishes through run_done */

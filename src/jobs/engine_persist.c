@@ -110,9 +110,9 @@ static void saved_cb(struct job_save *s)
         jobtable_unqueue(&e->jt, j);
         if (j->idem_key[0])
             keymap_del(&e->idem, j->idem_key);
+        jobtable_forget(&e->jt, j); /* first: a list made again must not find it */
         if (j->end_unsaved)
             engine_end_durable(e, j, true);
-        jobtable_forget(&e->jt, j);
         sc->cb(&res, sc->cb_ctx);
         free(sc);
         job_free(j);

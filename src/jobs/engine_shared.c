@@ -289,7 +289,7 @@ static void renew_done(struct store_req *r)
     json_array_foreach(q->lost, i, x)
     {
         struct job *j = jobtable_get(&e->jt, json_string_value(x));
-        if (j && j->run) { /* too late: another instance took it over; let it go */
+        if (j && (j->run || j->prep)) { /* too late: another instance took it over; let it go */
             job_log(j, "error", "the lease on this job was lost to another instance");
             engine_release_lost(e, j);
         }

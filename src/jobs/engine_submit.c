@@ -471,11 +471,14 @@ static void accept_job(struct engine *e, struct job *j, const char *ikey, const 
         return;
     }
     /* Accepted only once durable: the answer goes out from saved_cb, after the commit. */
-    if (engine_persist_with(e, j, cb, ctx, blobs, nblobs) < 0) {
+    if (engine_persist_with(e, j, cb, ctx, blobs, nblobs) < 0) { /* never accepted: gone */
         jobtable_unqueue(&e->jt, j);
-        j->status = JOB_FAILED;
         if (ikey[0])
             keymap_del(&e->idem, ikey);
+        jobtable_forget(&e->jt, j);
+        if (j->end_unsaved) /* a cache hit: reads that waited for it find nothing */
+            engine_end_durable(e, j, true);
+        job_free(j);
         return submit_fail(cb, ctx, 503, "STORE_BUSY", NULL, "%sthe store is overloaded", "");
     }
 }

@@ -162,15 +162,19 @@ class Suite:
 
 
 class FileServer:
-    """Serves files[path] (bytes) over HTTP on 127.0.0.1 from a thread; 404 for the rest."""
+    """Serves files[path] (bytes) over HTTP on 127.0.0.1 from a thread; 404 for the rest;
+    each answer after `delay` seconds."""
 
     def __init__(self):
         import http.server
         import threading
         files = self.files = {}
+        self.delay = 0  # seconds each answer waits
+        server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
+                time.sleep(server.delay)
                 body = files.get(self.path)
                 self.send_response(200 if body else 404)
                 self.send_header("Content-Length", str(len(body or b"")))

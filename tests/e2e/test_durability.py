@@ -199,11 +199,11 @@ def pix(x, y):
     return (x * 40 % 256, y * 50 % 256, 99)
 
 
-def image_job_killed_mid_run(image, lose_prompt, files):
-    """A raw graph whose LoadImage takes `image` (base64 or a URL of files), killed with
-    SIGKILL while the backend runs it; with lose_prompt the backend restarts empty before the
-    gateway is back. The job once it ends, its prompt id before the kill, and the simulator."""
-    sim = gw.sim("--exec-ms", "1500")
+def image_job_restarted(image, after_kill=None, exec_ms=1500):
+    """A raw graph whose LoadImage takes `image` (base64, or a URL), killed with SIGKILL while
+    the backend runs it; after_kill(sim) may change things (and return a new simulator) before
+    the gateway starts again. (gateway, simulator, job id, prompt id before the kill)."""
+    sim = gw.sim("--exec-ms", str(exec_ms))
     env = {"INPUT_URL_ALLOWED_DOMAINS": "127.0.0.1"}
     g = start(sim, **env)
     try:
@@ -211,6 +211,7 @@ def image_job_killed_mid_run(image, lose_prompt, files):
                  "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
                  "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0],
                                                              "filename_prefix": "inv"}}}
+
         def sync_prompt():  # its answer is cut short by the kill
             try:
                 gw.request(g.port, "POST", "/prompt", {"prompt": graph}, timeout=60)
@@ -221,45 +222,106 @@ def image_job_killed_mid_run(image, lose_prompt, files):
         jid = gw.request(g.port, "GET", "/jobs")[3]["jobs"][0]["id"]
         first_pid = job(g, jid)["promptId"]
         g.kill(signal.SIGKILL)
-        files.files.clear()  # the URL is gone: it can be fetched again no more
-        if lose_prompt:
-            files.files["/in.png"] = pngmini.encode_rgb(6, 5, pix)
-            port = sim.port
-            sim.kill()
-            sim = restart_sim(port, "--exec-ms", "20")
+        sim = (after_kill and after_kill(sim)) or sim
         g = start(sim, storage=g.storage, **env)
-        done = gw.wait_job(g.port, jid, timeout=60)
-        assert done["status"] == "succeeded", done
-        outputs_whole(g, done)
-        _, _, raw, _ = gw.request(g.port, "GET", done["outputs"][0]["url"])
-        pngmini.check_inverted(raw, 6, 5, pix)
-        logs = [l["message"] for l in gw.request(g.port, "GET", "/jobs/%s/logs" % jid)[3]["logs"]]
-        return done, first_pid, list(sim_history(sim)), logs
-    finally:
+        return g, sim, jid, first_pid
+    except BaseException:
         g.stop()
         sim.kill()
+        raise
+
+
+def lose_prompt(sim):
+    """The backend restarts empty: the prompt is lost."""
+    port = sim.port
+    sim.kill()
+    return restart_sim(port, "--exec-ms", "20")
+
+
+def move_backend(sim):
+    """The backend is gone: another one, at another address, takes its place."""
+    sim.kill()
+    return gw.sim("--exec-ms", "20")
+
+
+def job_logs(g, jid):
+    return [l["message"] for l in gw.request(g.port, "GET", "/jobs/%s/logs" % jid)[3]["logs"]]
 
 
 def test_raw_graph_with_input_images_survives_kill():
     """A raw graph's input images are loaded again after a restart: its prompt is re-attached
-    (inline image; or a URL that is gone by then — needed only if the prompt was lost), and a
-    prompt the backend lost runs again with its image fetched and uploaded again."""
+    (inline image; or a URL that is gone by then — needed only if the prompt was lost), a
+    prompt the backend lost (or whose backend is gone) runs again with its image fetched and
+    uploaded again, and one whose image is gone too fails with a clear error."""
     files = gw.FileServer()
+    png = pngmini.encode_rgb(6, 5, pix)
+    url = files.url("/in.png")
+    cases = [  # image, what happens while the gateway is down, the image served after that
+        (base64.b64encode(png).decode(), None, None),
+        (url, None, None),
+        (url, lose_prompt, png),
+        (url, move_backend, png),
+        (url, lose_prompt, None)]
     try:
-        png = pngmini.encode_rgb(6, 5, pix)
-        done, pid, hist, logs = image_job_killed_mid_run(base64.b64encode(png).decode(), False,
-                                                         files)
-        assert done["promptId"] == pid and done["attempts"] == 1 and hist == [pid], (done, hist)
-        assert any("re-attached" in m for m in logs), logs
-        files.files["/in.png"] = png
-        done, pid, hist, logs = image_job_killed_mid_run(files.url("/in.png"), False, files)
-        assert done["promptId"] == pid and done["attempts"] == 1 and hist == [pid], (done, hist)
-        assert any("needed only if its prompt was lost" in m for m in logs), logs
-        files.files["/in.png"] = png
-        done, pid, hist, logs = image_job_killed_mid_run(files.url("/in.png"), True, files)
-        assert done["promptId"] != pid and done["attempts"] == 2, (done, pid)
-        assert hist == [done["promptId"]], hist
+        for k, (image, after_kill, served_after) in enumerate(cases):
+            files.files["/in.png"] = png
+
+            def change(sim, after_kill=after_kill, served_after=served_after):
+                files.files.pop("/in.png")
+                if served_after:
+                    files.files["/in.png"] = served_after
+                return after_kill and after_kill(sim)
+            g, sim, jid, pid = image_job_restarted(image, change)
+            try:
+                done = gw.wait_job(g.port, jid, timeout=60)
+                logs, hist = job_logs(g, jid), list(sim_history(sim))
+                if k == 4:  # lost, and nothing to run it again with
+                    assert done["status"] == "failed", (k, done)
+                    assert any("needed only if its prompt was lost" in m for m in logs), logs
+                    continue
+                assert done["status"] == "succeeded", (k, done)
+                outputs_whole(g, done)
+                _, _, raw, _ = gw.request(g.port, "GET", done["outputs"][0]["url"])
+                pngmini.check_inverted(raw, 6, 5, pix)
+                if after_kill:  # ran again, the lost attempt counted
+                    assert done["promptId"] != pid and done["attempts"] == 2, (k, done, pid)
+                    assert hist == [done["promptId"]], (k, hist)
+                else:
+                    assert done["promptId"] == pid and done["attempts"] == 1, (k, done, pid)
+                    assert hist == [pid], (k, hist)
+                    assert any("re-attached" in m for m in logs), (k, logs)
+                    assert k == 0 or any("needed only if its prompt" in m for m in logs), logs
+            finally:
+                g.stop()
+                sim.kill()
     finally:
+        files.shutdown()
+
+
+def test_cancel_while_a_reattached_job_loads_its_images():
+    """Canceled while its input image is fetched again after a restart: the prompt that still
+    runs on the backend is interrupted there, and the job ends canceled."""
+    files = gw.FileServer()
+    files.files["/in.png"] = pngmini.encode_rgb(6, 5, pix)
+
+    def slow(sim):
+        files.delay = 8  # the fetch after the restart hangs: the cancel comes during it
+    try:
+        g, sim, jid, pid = image_job_restarted(files.url("/in.png"), slow, exec_ms=6000)
+        try:
+            st, _, _, r = gw.request(g.port, "POST", "/jobs/%s/cancel" % jid)
+            assert st == 200, (st, r)
+            done = gw.wait_job(g.port, jid, timeout=30)
+            assert done["status"] == "canceled", done
+            # ComfyUI checks for an interrupt as each node starts (6 s apart here)
+            hist = wait_for(lambda: sim_history(sim).get(pid), "prompt ended on the backend")
+            kinds = [m[0] for m in hist["status"]["messages"]]
+            assert "execution_interrupted" in kinds, kinds
+        finally:
+            g.stop()
+            sim.kill()
+    finally:
+        files.delay = 0
         files.shutdown()
 
 
@@ -467,6 +529,7 @@ for t in [test_accepted_burst_survives_kill_while_queued, test_running_job_is_re
           test_kill_while_downloading_outputs, test_backend_lost_the_prompt_meanwhile,
           test_finished_jobs_unchanged_by_restart, test_end_announced_only_once_durable,
           test_every_listener_hears_the_end, test_no_read_tells_an_end_before_it_is_durable,
-          test_raw_graph_with_input_images_survives_kill]:
+          test_raw_graph_with_input_images_survives_kill,
+          test_cancel_while_a_reattached_job_loads_its_images]:
     S.run(t)
 S.done()
