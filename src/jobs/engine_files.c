@@ -5,10 +5,11 @@
  *
  * A copy the provider calls temporary is remembered and removed once unused for
  * fetched_keep_s (its mtime is its last use: the provider touches it when it is read again),
- * so the staging directory does not grow with every base64 answer. A reader opens its copy
- * when its answer reaches it (the sync /prompt answer streams its images one after another),
- * so fetched_keep_s must outlast the slowest answer: a copy removed before it is opened cuts
- * that answer short. */
+ * so the staging directory does not grow with every base64 answer. Copies an earlier process
+ * left are found at start-up by the outputs of finished jobs (engine_files_adopt). A reader
+ * opens its copy when its answer reaches it (the sync /prompt answer streams its images one
+ * after another), so fetched_keep_s must outlast the slowest answer: a copy removed before it
+ * is opened cuts that answer short. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -53,19 +54,24 @@ struct fetched_copy {
     int64_t used_ms;
 };
 
-static void remember_copy(struct engine *e, const struct storage_fetch *f)
+static void remember_copy(struct engine *e, const char *job_id, const char *name, int64_t used_ms)
 {
     struct fetched_copy *c = calloc(1, sizeof(*c));
     if (!c)
         return; /* not pruned: it stays on disk, like a kept copy */
-    snprintf(c->job, sizeof(c->job), "%s", f->job_id);
-    snprintf(c->name, sizeof(c->name), "%s", f->name);
-    c->used_ms = job_now_ms();
+    snprintf(c->job, sizeof(c->job), "%s", job_id);
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->used_ms = used_ms;
     if (!e->copies_tail)
         e->copies_tail = &e->copies;
     *e->copies_tail = c;
     e->copies_tail = &c->next;
     e->ncopies++;
+}
+
+static int64_t mtime_ms(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
 }
 
 void engine_files_prune(struct engine *e)
@@ -86,7 +92,7 @@ void engine_files_prune(struct engine *e)
             free(c); /* gone already */
             continue;
         }
-        int64_t mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        int64_t mtime = mtime_ms(&st);
         if (now - mtime < keep && e->ncopies < MAX_COPIES) { /* read again since: wait more */
             c->used_ms = mtime;
             *e->copies_tail = c;
@@ -100,6 +106,19 @@ void engine_files_prune(struct engine *e)
          * any fetch on this thread can find the copy and hand it to a reader */
         unlinkat(loc.dirfd, loc.path, 0);
         free(c);
+    }
+}
+
+void engine_files_adopt(struct engine *e, const struct job *j)
+{
+    if (!e->cfg.storage->copies_temporary)
+        return;
+    for (size_t i = 0; i < j->noutputs; i++) {
+        struct storage_loc loc;
+        struct stat st;
+        if (storage_local_file(e->cfg.storage, j->id, j->outputs[i].name, &loc) == 0 &&
+            fstatat(loc.dirfd, loc.path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+            remember_copy(e, j->id, j->outputs[i].name, mtime_ms(&st));
     }
 }
 
@@ -118,7 +137,7 @@ static void fetched_cb(struct storage_fetch *f, int err)
 {
     struct files_local *fl = f->arg;
     if (err == 0 && f->temporary)
-        remember_copy(fl->e, f);
+        remember_copy(fl->e, f->job_id, f->name, job_now_ms());
     if (fl->starting) { /* the provider answered at once: fetch_next's loop goes on */
         fl->inline_done = true;
         fl->inline_err = err;

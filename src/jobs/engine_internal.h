@@ -121,6 +121,9 @@ void engine_jlog(struct engine *e, struct job *j, const char *level, const char 
 /* engine_files.c: removes temporary copies unused for cfg.fetched_keep_s (dispatch timer);
  * frees what is left at the end. */
 void engine_files_prune(struct engine *e);
+/* Start-up: the copies of j's outputs an earlier process fetched are pruned like this one's
+ * (their mtime is their last use). */
+void engine_files_adopt(struct engine *e, const struct job *j);
 void engine_files_free(struct engine *e);
 
 /* engine_persist.c: j's final row is committed: announce its end, answer the waiting reads. */

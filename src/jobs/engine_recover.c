@@ -191,6 +191,10 @@ int engine_recover(struct engine *e)
         }
     }
     engine_outputs_from_rows(e, json_object_get(all, "outputs"));
+    for (size_t k = 0; k < e->jt.norder; k++) {
+        if (job_finished(e->jt.order[k]))
+            engine_files_adopt(e, e->jt.order[k]);
+    }
     /* Outputs first: a re-attached job fetches its files again over the same names. */
     for (size_t k = 0; k < e->jt.norder; k++) {
         struct job *j = e->jt.order[k];

@@ -106,6 +106,8 @@ struct storage_ops {
 struct storage {
     const struct storage_ops *ops;
     void *impl;
+    bool copies_temporary; /* every local copy of a finished output is a cache (what fetch
+                            * calls temporary): S3 without S3_KEEP_LOCAL */
 };
 
 /* S3_* settings: an S3-compatible object store. */

@@ -191,5 +191,6 @@ int storage_local_open(struct storage *s, const char *local_path, char *err, siz
     }
     s->ops = &local_ops;
     s->impl = l;
+    s->copies_temporary = false;
     return 0;
 }

@@ -634,5 +634,6 @@ int storage_s3_open(struct storage *s, const char *local_path, const struct stor
     }
     s->ops = &s3_ops;
     s->impl = s3;
+    s->copies_temporary = !s3->keep_local;
     return 0;
 }

@@ -188,6 +188,29 @@ def test_fetched_copies_are_removed_once_unused():
         g.stop()
 
 
+def test_copies_left_by_a_killed_gateway_are_removed():
+    """A copy fetched back just before a kill -9 is no one's to remove after it: the next
+    start finds it by the job's outputs and removes it once unused, like its own."""
+    g = start(S3_FETCHED_KEEP_SECONDS="3600")
+    try:
+        done = submit_smoke(g.port, batch=1)
+        out = done["outputs"][0]
+        staged = os.path.join(g.storage, "outputs", done["id"], out["filename"])
+        st, _, _, _ = gw.request(g.port, "GET", out["url"] + "?encoding=base64")
+        assert st == 200 and os.path.exists(staged), st
+        g.kill(signal.SIGKILL)
+        g = gw.gateway(s3_env(S3_FETCHED_KEEP_SECONDS="1"), storage=g.storage)
+        end = time.time() + 20
+        while os.path.exists(staged):
+            assert time.time() < end, "the copy left by the killed gateway was never removed"
+            time.sleep(0.1)
+        st, _, _, j = gw.request(g.port, "GET", out["url"] + "?encoding=base64")
+        assert st == 200 and hashlib.sha256(base64.b64decode(j["data"])).hexdigest() == \
+            out["sha256"], st
+    finally:
+        g.stop()
+
+
 def test_sync_prompt_answers_base64_from_the_bucket():
     graph = {"1": {"class_type": "EmptyImage",
                    "inputs": {"width": 16, "height": 8, "batch_size": 3, "color": 0x112233}},
@@ -420,6 +443,7 @@ if __name__ == "__main__":
         for t in [test_outputs_land_in_the_bucket, test_base64_download_reads_the_object_back,
                   test_a_changed_object_is_not_served_as_the_output,
                   test_fetched_copies_are_removed_once_unused,
+                  test_copies_left_by_a_killed_gateway_are_removed,
                   test_sync_prompt_answers_base64_from_the_bucket,
                   test_webhook_inlines_images_read_back_from_the_bucket,
                   test_large_outputs_stream_both_ways,
