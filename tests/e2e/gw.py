@@ -162,8 +162,8 @@ class Suite:
 
 
 class FileServer:
-    """Serves files[path] (bytes) over HTTP on 127.0.0.1 from a thread; 404 for the rest;
-    each answer after `delay` seconds."""
+    """Serves files[path] over HTTP on 127.0.0.1 from a thread: bytes as they are, a str as
+    a 302 redirect to it; 404 for the rest; each answer after `delay` seconds."""
 
     def __init__(self):
         import http.server
@@ -176,7 +176,12 @@ class FileServer:
             def do_GET(self):  # noqa: N802 - http.server's name
                 time.sleep(server.delay)
                 body = files.get(self.path)
-                self.send_response(200 if body else 404)
+                if isinstance(body, str):
+                    self.send_response(302)
+                    self.send_header("Location", body)
+                    body = b""
+                else:
+                    self.send_response(200 if body else 404)
                 self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
                 self.wfile.write(body or b"")
@@ -187,8 +192,8 @@ class FileServer:
         self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.srv.server_address[1], path)
+    def url(self, path, host="127.0.0.1"):
+        return "http://%s:%d%s" % (host, self.srv.server_address[1], path)
 
     def shutdown(self):
         self.srv.shutdown()

@@ -388,6 +388,14 @@ def read_statuses(port, jid, out, key):
         out[key].append("error: %s" % type(ex).__name__)
 
 
+def stop_all(tracer, g, sim):
+    if tracer:
+        tracer.kill()
+        tracer.wait()
+    g.stop()
+    sim.kill()
+
+
 def slowed_job(headers=None, exec_ms=5, **env):
     """A gateway whose store writes are slowed by strace (300 ms per pwrite64), and a job
     submitted to it: (comfysim, gateway, strace, job id)."""
@@ -428,10 +436,7 @@ def test_end_announced_only_once_durable():
         outputs_whole(g, after)
         assert len(sim_history(sim)) == 1
     finally:
-        if tracer:
-            tracer.kill()
-        g.stop()
-        sim.kill()
+        stop_all(tracer, g, sim)
 
 
 def end_told_then_kill(how):
@@ -476,11 +481,7 @@ def end_told_then_kill(how):
         finally:
             os.kill(sim.p.pid, signal.SIGCONT)
     finally:
-        if tracer:
-            tracer.kill()
-            tracer.wait()
-        g.stop()
-        sim.kill()
+        stop_all(tracer, g, sim)
 
 
 def test_no_read_tells_an_end_before_it_is_durable():
@@ -518,11 +519,7 @@ def test_every_listener_hears_the_end():
         unheard = {k: v for k, v in list(out.items()) if not v or v[-1] != "succeeded"}
         assert not unheard, (len(unheard), list(unheard.items())[:5])
     finally:
-        if tracer:
-            tracer.kill()
-            tracer.wait()
-        g.stop()
-        sim.kill()
+        stop_all(tracer, g, sim)
 
 
 for t in [test_accepted_burst_survives_kill_while_queued, test_running_job_is_reattached,

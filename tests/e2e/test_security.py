@@ -8,12 +8,10 @@ import base64
 import hashlib
 import hmac
 import http.client
-import http.server
 import json
 import os
 import socket
 import subprocess
-import threading
 import time
 
 import gw
@@ -249,32 +247,11 @@ def test_cors():
     assert p.returncode == 2 and b"CORS" in p.stderr, p.stderr
 
 
-class Files(http.server.BaseHTTPRequestHandler):
-    routes = {}
-
-    def do_GET(self):  # noqa: N802
-        r = self.routes.get(self.path)
-        if isinstance(r, str):
-            self.send_response(302)
-            self.send_header("Location", r)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(200 if r else 404)
-        self.send_header("Content-Length", str(len(r or b"")))
-        self.end_headers()
-        self.wfile.write(r or b"")
-
-    def log_message(self, *a):
-        pass
-
-
 def test_ssrf():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    port = srv.server_address[1]
-    Files.routes["/ok.png"] = pngmini.encode_rgb(2, 2, lambda x, y: (1, 2, 3))
-    Files.routes["/redir"] = "http://127.0.0.2:%d/ok.png" % port
+    srv = gw.FileServer()
+    port = srv.srv.server_address[1]
+    srv.files["/ok.png"] = pngmini.encode_rgb(2, 2, lambda x, y: (1, 2, 3))
+    srv.files["/redir"] = srv.url("/ok.png", "127.0.0.2")
 
     def graph(url):
         return {"prompt": {"1": {"class_type": "LoadImage", "inputs": {"image": url}},
