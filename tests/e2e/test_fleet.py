@@ -233,10 +233,12 @@ def test_killed_backend_job_finishes_elsewhere():
     with closing([g, other]):
         gw.wait_backends(g.port, 2)
         jid = submit(g, {"workflowId": "smoke"})
+        end = time.time() + 60
         while True:
             j = gw.request(g.port, "GET", "/jobs/" + jid)[3]
             if j["status"] == "running" and j.get("backend"):
                 break
+            assert time.time() < end, j
             time.sleep(0.01)
         victim = [slow, other][backend_of(g, [slow, other], j)]
         victim.kill(signal.SIGKILL)
@@ -271,8 +273,7 @@ def test_backend_restart_mid_job_requeues():
     with closing([g]):
         gw.wait_backends(g.port, 1)
         jid = submit(g, {"workflowId": "smoke"})
-        while gw.request(g.port, "GET", "/jobs/" + jid)[3]["status"] != "running":
-            time.sleep(0.01)
+        gw.wait_job(g.port, jid, want=("running",))
         time.sleep(0.1)
         sim.kill()
         # the old port number is an ephemeral one: an outgoing connection may hold it for a
@@ -338,7 +339,9 @@ def test_large_output_streams():
         st, _, raw, _ = gw.request(g.port, "GET", j["outputs"][0]["url"], timeout=120)
         assert st == 200 and len(raw) == size
         grown = rss_kb(g.p.pid) - base  # peak RSS over the whole fetch + download
-        assert grown * 1024 < size // 4, ("RSS grew by", grown, "KiB for", size)
+        # streamed: a bounded window, whatever the size (buffering would cost > size); on a
+        # loaded machine a slow reader leaves more in flight, so the bound is generous
+        assert grown * 1024 < size // 2, ("RSS grew by", grown, "KiB for", size)
 
 
 if __name__ == "__main__":

@@ -222,8 +222,7 @@ def test_priorities_reorder_and_cancel():
         assert order == [0, 3, 2, 4], order  # first one was already running
         # running → interrupted on the backend
         st, _, _, j = submit({"workflowId": "smoke", "inputs": {"width": 99}}, port=g.port)
-        while gw.request(g.port, "GET", "/jobs/" + j["jobId"])[3]["status"] != "running":
-            time.sleep(0.01)
+        gw.wait_job(g.port, j["jobId"], want=("running",))
         st, _, _, c = gw.request(g.port, "POST", "/jobs/%s/cancel" % j["jobId"])
         assert st == 200
         end = gw.wait_job(g.port, j["jobId"])
