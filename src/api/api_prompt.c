@@ -7,11 +7,15 @@
  * with a JSON error carrying the job id.
  *
  * The call walks through steps, each owning the struct alone: submit (ring_call) → wait for
- * the final status (subscription; freed only after on_closed) → collect (ring_call) → stream. */
+ * the final status (subscription; freed only after on_closed) → collect (ring_call) → stream.
+ * Collect opens every image before the answer starts: a slow client holds the files it has
+ * yet to read, so a fetched copy pruned meanwhile (engine_files) cannot cut the answer short. */
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "api/api_call.h"
@@ -39,6 +43,7 @@ struct prompt_call {
     json_t *details; /* error details or the answer's head (owned) */
     char job_id[37];
     struct engine_file *files;
+    int *fds; /* files[i] open for reading (-1 once handed to the stream) */
     size_t nfiles, next;
 };
 
@@ -47,6 +52,11 @@ static void call_free(struct prompt_call *pc)
     prompt_req_free(&pc->req);
     json_decref(pc->body);
     json_decref(pc->details);
+    for (size_t i = 0; pc->fds && i < pc->nfiles; i++) {
+        if (pc->fds[i] >= 0)
+            close(pc->fds[i]);
+    }
+    free(pc->fds);
     free(pc->files);
     free(pc);
 }
@@ -81,13 +91,13 @@ static void stream_next(struct http_exchange *ex, void *arg, int err)
         pc->ex = NULL;
         return call_free(pc);
     }
-    const struct engine_file *f = &pc->files[pc->next++];
-    struct storage_loc loc;
-    /* collect made sure of a local copy of every file */
-    if (http_stream_write(ex, pc->next > 1 ? ",\"" : "\"", pc->next > 1 ? 2 : 1) < 0 ||
-        storage_local_file(&pc->gw->storage, f->job, f->name, &loc) < 0)
+    int fd = pc->fds[pc->next];
+    pc->fds[pc->next++] = -1;
+    if (http_stream_write(ex, pc->next > 1 ? ",\"" : "\"", pc->next > 1 ? 2 : 1) < 0) {
+        close(fd);
         return stream_next(ex, pc, -1);
-    http_stream_file_base64(ex, loc.dirfd, loc.path, stream_next, pc);
+    }
+    http_stream_fd_base64(ex, fd, stream_next, pc);
 }
 
 static void stream_answer(struct prompt_call *pc)
@@ -139,10 +149,32 @@ static void collect_failed(struct prompt_call *pc, const struct job *j)
     }
 }
 
+/* Opens every image's local copy (inline, like other metadata operations on local disk). */
+static int open_files(struct prompt_call *pc)
+{
+    pc->fds = malloc((pc->nfiles ? pc->nfiles : 1) * sizeof(*pc->fds));
+    if (!pc->fds)
+        return -ENOMEM;
+    for (size_t i = 0; i < pc->nfiles; i++)
+        pc->fds[i] = -1;
+    for (size_t i = 0; i < pc->nfiles; i++) {
+        struct storage_loc loc;
+        int rc = storage_local_file(&pc->gw->storage, pc->files[i].job, pc->files[i].name, &loc);
+        if (rc < 0)
+            return rc;
+        pc->fds[i] = openat(loc.dirfd, loc.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (pc->fds[i] < 0)
+            return -errno;
+    }
+    return 0;
+}
+
 /* On the dispatcher: each image has a local copy to stream from, or the answer is an error. */
 static void files_ready(void *ctx, int err)
 {
     struct prompt_call *pc = ctx;
+    if (err == 0)
+        err = open_files(pc);
     if (err < 0) {
         json_decref(pc->details); /* the answer's head: not error details */
         pc->details = NULL;

@@ -114,7 +114,7 @@ static const struct setting settings[] = {
      "tries per upload (transport errors, 5xx, 408, 429), with backoff"},
     {"S3_FETCHED_KEEP_SECONDS", K_U32, F(s3_fetched_keep_seconds), 1, 604800, "300",
      "S3_KEEP_LOCAL=false: a copy fetched back for a base64 answer is removed after this long "
-     "unused (must outlast the slowest answer)"},
+     "unused"},
     {"WORKFLOWS_DIR", K_STR, F(workflows_dir), 0, 0, "./workflows",
      "bundled workflow templates loaded at start"},
     {"MAX_CONCURRENCY", K_U32, F(max_concurrency), 0, 1000000, "0",

@@ -6,7 +6,8 @@
  * than half of MAX_OUT_BYTES unread, so memory stays at one chunk per download whatever the
  * file size. http_respond_file_base64 wraps one file as {"filename","mime","size","data"};
  * http_stream_file_base64 appends a file's base64 to a stream the caller frames itself (the
- * raw-graph API puts several images in one document). */
+ * raw-graph API puts several images in one document); http_stream_fd_base64 does the same for
+ * a file the caller holds open already. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,4 +166,18 @@ void http_stream_file_base64(struct http_exchange *ex, int dirfd, const char *re
     /* set before the open completes: open_cb only runs from the ring, later */
     b->done = done;
     b->done_arg = arg;
+}
+
+void http_stream_fd_base64(struct http_exchange *ex, int fd, http_b64_done_fn done, void *arg)
+{
+    struct b64_stream *b = ex->streaming ? calloc(1, sizeof(*b)) : NULL;
+    if (!b) {
+        close(fd);
+        return done(ex, arg, ex->streaming ? -ENOMEM : -EINVAL);
+    }
+    b->ex = ex;
+    b->fd = fd;
+    b->done = done;
+    b->done_arg = arg;
+    read_next(ex, b); /* done runs from the ring (at once if the client is gone already) */
 }

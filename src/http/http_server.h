@@ -117,6 +117,8 @@ void http_respond_file_base64(struct http_exchange *ex, int dirfd, const char *r
 typedef void (*http_b64_done_fn)(struct http_exchange *ex, void *arg, int err);
 void http_stream_file_base64(struct http_exchange *ex, int dirfd, const char *relpath,
                              http_b64_done_fn done, void *arg);
+/* The same for a file the caller opened (fd is taken, closed once read, even on error). */
+void http_stream_fd_base64(struct http_exchange *ex, int fd, http_b64_done_fn done, void *arg);
 
 struct http_file_opts {
     const char *content_type;        /* NULL: by extension */

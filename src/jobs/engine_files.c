@@ -6,10 +6,9 @@
  * A copy the provider calls temporary is remembered and removed once unused for
  * fetched_keep_s (its mtime is its last use: the provider touches it when it is read again),
  * so the staging directory does not grow with every base64 answer. Copies an earlier process
- * left are found at start-up by the outputs of finished jobs (engine_files_adopt). A reader
- * opens its copy when its answer reaches it (the sync /prompt answer streams its images one
- * after another), so fetched_keep_s must outlast the slowest answer: a copy removed before it
- * is opened cuts that answer short. */
+ * left are found at start-up by the outputs of finished jobs (engine_files_adopt). Readers
+ * open their copies as soon as they have them (the sync /prompt answer opens all its images
+ * before it streams the first), so a copy removed later cannot cut an answer short. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>

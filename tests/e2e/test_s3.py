@@ -11,6 +11,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import http.client
 import http.server
 import json
 import threading
@@ -237,6 +238,52 @@ def test_sync_prompt_answers_base64_from_the_bucket():
         assert hashlib.sha256(raw).hexdigest() == by_name[name]["sha256"]
 
 
+def test_slow_sync_prompt_reader_outlives_the_copies():
+    """A sync /prompt answer of two 12 MB images read slowly: the copies fetched back for it
+    are removed (S3_FETCHED_KEEP_SECONDS=1) while the client has read only the start, and
+    the answer still arrives whole, since it opened every image before the first byte."""
+    graph = {"4": {"class_type": "CheckpointLoaderSimple",
+                   "inputs": {"ckpt_name": "sd_xl_base_1.0.safetensors"}},
+             "5": {"class_type": "EmptyLatentImage",
+                   "inputs": {"width": 2048, "height": 2048, "batch_size": 2}},
+             "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "noise", "clip": ["4", 1]}},
+             "3": {"class_type": "KSampler", "inputs": {
+                 "seed": 7, "steps": 1, "cfg": 7.0, "sampler_name": "euler",
+                 "scheduler": "normal", "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0],
+                 "negative": ["6", 0], "latent_image": ["5", 0]}},
+             "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+             "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0],
+                                                         "filename_prefix": "slow"}}}
+    sim = gw.sim("--png-level", "0", "--models", "checkpoints=sd_xl_base_1.0.safetensors")
+    g = gw.gateway(s3_env(S3_FETCHED_KEEP_SECONDS="1",
+                          COMFYUI_URL="http://127.0.0.1:%d" % sim.port))
+    try:
+        gw.wait_backends(g.port, 1)
+        c = http.client.HTTPConnection("127.0.0.1", g.port, timeout=120)
+        c.request("POST", "/prompt", json.dumps({"prompt": graph}),
+                  {"Content-Type": "application/json"})
+        resp = c.getresponse()
+        assert resp.status == 200, resp.status
+        head = resp.read(65536)  # then the client stalls, the gateway blocked mid-image
+        jid = head.split(b'"id":"', 1)[1][:36].decode()  # the answer starts with the job id
+        d = os.path.join(g.storage, "outputs", jid)
+        end = time.time() + 30
+        while os.path.isdir(d) and [n for n in os.listdir(d) if n.endswith(".png")]:
+            assert time.time() < end, ("copies never removed", os.listdir(d))
+            time.sleep(0.1)
+        body = json.loads(head + resp.read())
+        _, _, _, job = gw.request(g.port, "GET", "/jobs/" + jid)
+        by_name = {o["filename"]: o for o in job["outputs"]}
+        assert len(body["images"]) == 2 and len(by_name) == 2, (len(body["images"]), by_name)
+        for name, img in zip(body["filenames"], body["images"]):
+            raw = base64.b64decode(img)
+            assert len(raw) > 12 << 20 and hashlib.sha256(raw).hexdigest() == \
+                by_name[name]["sha256"], (name, len(raw))
+    finally:
+        g.stop()
+        sim.kill()
+
+
 class Hooks(http.server.BaseHTTPRequestHandler):
     got = []
 
@@ -455,6 +502,7 @@ if __name__ == "__main__":
                   test_fetched_copies_are_removed_once_unused,
                   test_copies_left_by_a_killed_gateway_are_removed,
                   test_sync_prompt_answers_base64_from_the_bucket,
+                  test_slow_sync_prompt_reader_outlives_the_copies,
                   test_webhook_inlines_images_read_back_from_the_bucket,
                   test_large_outputs_stream_both_ways,
                   test_keep_local_serves_the_staged_copy,
