@@ -640,9 +640,11 @@ static bool query_match(const struct job *j, const struct engine_query *q)
            (!q->before_ms || j->created_ms < q->before_ms) && (!q->cursor || j->seq < q->cursor);
 }
 
-json_t *engine_list(struct engine *e, const struct engine_query *q, struct job **unsaved)
+json_t *engine_list(struct engine *e, const struct engine_query *q, struct job **unsaved,
+                    uint64_t *newest)
 {
     *unsaved = NULL;
+    *newest = 0;
     json_t *arr = json_array();
     uint64_t last = 0;
     bool more = false;
@@ -657,6 +659,8 @@ json_t *engine_list(struct engine *e, const struct engine_query *q, struct job *
         }
         json_array_append_new(arr, job_to_json(j, engine_queue_position(e, j)));
         last = j->seq;
+        if (!*newest)
+            *newest = j->seq;
         if (j->end_unsaved && !*unsaved)
             *unsaved = j;
     }

@@ -136,8 +136,10 @@ struct engine_query {
     size_t limit;
 };
 /* {"jobs": [...newest first...], "next_cursor": "<seq>" | null}. *unsaved: a listed job whose
- * end is not durable yet, if any (engine_list_any answers once it is). */
-json_t *engine_list(struct engine *e, const struct engine_query *q, struct job **unsaved);
+ * end is not durable yet, if any (engine_list_any answers once it is); *newest: the seq of the
+ * first job listed (0: none). */
+json_t *engine_list(struct engine *e, const struct engine_query *q, struct job **unsaved,
+                    uint64_t *newest);
 struct workflow_set *engine_workflows(struct engine *e);
 
 /* Server-sent events. A subscriber lives on its own reactor (`ring`); events reach it there by

@@ -295,7 +295,10 @@ static void list_done(struct store_req *r)
     free(l);
 }
 
-/* A list from memory showing a job whose end is not durable yet: made again once it is. */
+/* A list from memory showing a job whose end is not durable yet: made again once it is, from
+ * the same newest job down (jobs submitted meanwhile do not join the page), so each round
+ * waits for a job of the page that ended since the last: the rounds are bounded by the page,
+ * however many jobs end elsewhere. */
 struct list_wait {
     struct engine *e;
     struct engine_query q;
@@ -318,12 +321,14 @@ void engine_list_any(struct engine *e, const struct engine_query *q, engine_list
 {
     if (!e->cfg.shared || !e->store) { /* a shared store holds durable rows only */
         struct job *unsaved = NULL;
-        json_t *o = engine_list(e, q, &unsaved);
+        uint64_t newest = 0;
+        json_t *o = engine_list(e, q, &unsaved, &newest);
         struct list_wait *w = unsaved ? calloc(1, sizeof(*w)) : NULL;
         if (!w)
             return cb(o, ctx);
         json_decref(o);
         *w = (struct list_wait){.e = e, .q = *q, .cb = cb, .ctx = ctx};
+        w->q.cursor = newest + 1; /* seq < cursor: from the same newest job down */
         snprintf(w->owner, sizeof(w->owner), "%s", q->owner ? q->owner : "");
         snprintf(w->wf, sizeof(w->wf), "%s", q->workflow_id ? q->workflow_id : "");
         return engine_wait_end(e, unsaved, list_again, w, true);
