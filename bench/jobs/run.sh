@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2031 # THREADS is only exported (not changed) in the gateway subshell
 # bench/jobs/run.sh — comfygate end to end, against comfysim backends that execute in 0 ms, on
 # this machine over loopback (127.0.0.1 only).
 #
@@ -20,30 +19,22 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source-path=SCRIPTDIR/..
+. "$ROOT/bench/lib/common.sh"
+. "$ROOT/bench/lib/options.sh"
+. "$ROOT/bench/lib/load.sh"
+. "$ROOT/bench/lib/report.sh"
 
-THREADS=2
-DURATION=10
-RUNS=3
-WARMUP=3
+common_defaults # bench/lib/options.sh: 2 threads, 3 × 10 s, 3 s warm-up, 64 conns, ...
 BACKENDS="1,8,64"
 LAT_JOBS=500
-CONNS=64
 PROMPT_BACKENDS=64
 RUN_SIMS=16 # backends of the "1,000 running" case, max=63 each (COMFYUI_URLS allows 64)
 CASES="latency,e2e,wrk,rss,prompt"
-BUILD_DIR="$ROOT/build-release"
-BINARY=""
 SIM_BINARY=""
-DO_BUILD=1
-APPEND=1
-RESULTS="$ROOT/bench/RESULTS.md"
-LABEL=""
-KEEP_LOGS=""
 WAIT_IDLE=15
 IDLE_PCT=15
-NICE=0
 QUICK=0
-COMFY_ENV=()
 
 usage() {
     cat <<EOF
@@ -81,53 +72,22 @@ for a in "${ARGS[@]+"${ARGS[@]}"}"; do
         QUICK=1 DURATION=3 RUNS=1 WARMUP=1 LAT_JOBS=100 WAIT_IDLE=3
     fi
 done
-while [ $# -gt 0 ]; do
+extra_opt() { # the options only this script takes (the others: common_opt)
+    OPT_WORDS=2
     case "$1" in
-    --quick) shift ;;
-    --threads) THREADS="$2"; shift 2 ;;
-    --duration) DURATION="$2"; shift 2 ;;
-    --runs) RUNS="$2"; shift 2 ;;
-    --warmup) WARMUP="$2"; shift 2 ;;
-    --backends) BACKENDS="$2"; shift 2 ;;
-    --latency-jobs) LAT_JOBS="$2"; shift 2 ;;
-    --conns) CONNS="$2"; shift 2 ;;
-    --prompt-backends) PROMPT_BACKENDS="$2"; shift 2 ;;
-    --cases) CASES="$2"; shift 2 ;;
-    --set) COMFY_ENV+=("$2"); shift 2 ;;
-    --label) LABEL="$2"; shift 2 ;;
-    --build-dir) BUILD_DIR="$2"; shift 2 ;;
-    --binary) BINARY="$2"; DO_BUILD=0; shift 2 ;;
-    --sim-binary) SIM_BINARY="$2"; shift 2 ;;
-    --no-build) DO_BUILD=0; shift ;;
-    --no-append) APPEND=0; shift ;;
-    --results) RESULTS="$2"; shift 2 ;;
-    --keep-logs) KEEP_LOGS="$2"; shift 2 ;;
-    --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
-    --idle-pct) IDLE_PCT="$2"; shift 2 ;;
-    --nice) NICE="$2"; shift 2 ;;
-    -h | --help) usage; exit 0 ;;
-    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    --quick) OPT_WORDS=1 ;; # already applied above
+    --backends) BACKENDS="$2" ;;
+    --latency-jobs) LAT_JOBS="$2" ;;
+    --prompt-backends) PROMPT_BACKENDS="$2" ;;
+    --sim-binary) SIM_BINARY="$2" ;;
+    *) return 1 ;;
     esac
-done
+}
 
-for v in THREADS DURATION RUNS LAT_JOBS CONNS PROMPT_BACKENDS; do
-    if ! [[ "${!v}" =~ ^[1-9][0-9]*$ ]]; then
-        echo "run.sh: --${v,,} must be a positive whole number" >&2
-        exit 2
-    fi
-done
-if ! [[ "$WARMUP" =~ ^[0-9]+$ && "$WAIT_IDLE" =~ ^[0-9]+$ && "$IDLE_PCT" =~ ^[0-9]+$ ]]; then
-    echo "run.sh: --warmup, --wait-idle and --idle-pct must be whole numbers" >&2
-    exit 2
-fi
-if ! [[ "$NICE" =~ ^-?[0-9]+$ ]] || [ "$NICE" -lt -20 ] || [ "$NICE" -gt 19 ]; then
-    echo "run.sh: --nice must be a whole number from -20 to 19" >&2
-    exit 2
-fi
-if [ "$NICE" -lt 0 ] && [ "$(id -u)" -ne 0 ]; then
-    echo "run.sh: --nice below 0 needs root" >&2
-    exit 2
-fi
+parse_opts "$@"
+check_positive THREADS DURATION RUNS LAT_JOBS CONNS PROMPT_BACKENDS
+check_whole "--warmup, --wait-idle and --idle-pct" WARMUP WAIT_IDLE IDLE_PCT
+check_nice
 IFS=',' read -r -a FLEETS <<<"$BACKENDS"
 for n in "${FLEETS[@]}"; do
     if ! [[ "$n" =~ ^[1-9][0-9]*$ ]] || [ "$n" -gt 256 ]; then
@@ -135,15 +95,11 @@ for n in "${FLEETS[@]}"; do
         exit 2
     fi
 done
-for kv in "${COMFY_ENV[@]+"${COMFY_ENV[@]}"}"; do
-    [[ "$kv" =~ ^[A-Z_][A-Z0-9_]*=.*$ ]] || { echo "run.sh: --set wants NAME=VALUE, got $kv" >&2; exit 2; }
-done
+check_settings
 has_case() { [[ ",$CASES," == *",$1,"* ]]; }
 for c in ${CASES//,/ }; do
     [[ ",latency,e2e,wrk,rss,prompt," == *",$c,"* ]] || { echo "run.sh: unknown case $c" >&2; exit 2; }
 done
-
-. "$ROOT/bench/lib/common.sh"
 
 # --- tools -------------------------------------------------------------------------------------
 need_pkgs=()
@@ -159,19 +115,15 @@ install_missing "${need_pkgs[@]+"${need_pkgs[@]}"}"
 [ -n "$BINARY" ] || BINARY="$BUILD_DIR/comfygate"
 [ -n "$SIM_BINARY" ] || SIM_BINARY="$BUILD_DIR/src/sim/comfysim"
 [ "$DO_BUILD" -eq 0 ] || build_release
-[ -x "$BINARY" ] || { echo "run.sh: no comfygate binary at $BINARY" >&2; exit 1; }
-[ -x "$SIM_BINARY" ] || { echo "run.sh: no comfysim binary at $SIM_BINARY" >&2; exit 1; }
-BINARY="$(cd "$(dirname "$BINARY")" && pwd)/$(basename "$BINARY")"
-SIM_BINARY="$(cd "$(dirname "$SIM_BINARY")" && pwd)/$(basename "$SIM_BINARY")"
+need_exe comfygate BINARY
+need_exe comfysim SIM_BINARY
 
 # --- temp dir, processes, cleanup ------------------------------------------------------------------
-TMP="$(mktemp -d /tmp/comfygate-jobs-bench.XXXXXX)"
 GW_PID=""
 CLIENT_PID=""
 SIM_PIDS=()    # every comfysim this script started
 FLEET_PORTS=() # the 0 ms fleet
 RUN_PORTS=()   # the slow fleet of the "1,000 running" case
-JOBLOAD="$TMP/jobload"
 
 stop_sims() { # SIGTERM to all, then wait for each (they stop at once)
     local p
@@ -180,23 +132,13 @@ stop_sims() { # SIGTERM to all, then wait for each (they stop at once)
     SIM_PIDS=()
 }
 
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [ "$rc" -eq 0 ] || log "stopping (exit status $rc)"
+stop_all() { # for cleanup
     stop_pid "$CLIENT_PID" INT 5
     stop_pid "$GW_PID" TERM 10
     stop_sims
-    if [ -n "$KEEP_LOGS" ]; then
-        mkdir -p "$KEEP_LOGS"
-        cp -r "$TMP/logs/." "$KEEP_LOGS/" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+make_tmp comfygate-jobs-bench
+JOBLOAD="$TMP/jobload"
 
 mkdir -p "$TMP/logs" "$TMP/sims"
 WORKFLOWS="$ROOT/workflows"
@@ -221,13 +163,7 @@ start_sims() {
     done
     for ((i = 1; i <= count; i++)); do
         d="$TMP/sims/$tag-$i"
-        local k
-        for ((k = 0; k < 200; k++)); do
-            [ -s "$d/port" ] && break
-            kill -0 "${pids[i - 1]}" 2>/dev/null || break
-            sleep 0.05
-        done
-        [ -s "$d/port" ] || { echo "run.sh: comfysim $tag-$i did not start:" >&2; cat "$d/log" >&2; exit 1; }
+        wait_port_file "${pids[i - 1]}" "$d/port" 200 "comfysim $tag-$i" "$d/log"
         if [ "$tag" = fleet ]; then FLEET_PORTS+=("$(cat "$d/port")"); else RUN_PORTS+=("$(cat "$d/port")"); fi
     done
 }
@@ -244,32 +180,13 @@ start_gateway() {
     local urls="$1" want="$2" name="$3"
     shift 3
     local data="$TMP/data-$name"
-    rm -rf "$data" "$TMP/gw.port"
+    rm -rf "$data"
     mkdir -p "$data"
-    # shellcheck disable=SC2030,SC2031
-    (
-        cd "$TMP"
-        export HOST=127.0.0.1 PORT=0 PORT_FILE="$TMP/gw.port" THREADS="$THREADS" \
-            ACCESS_LOG=false LOG_LEVEL=warn SHUTDOWN_TIMEOUT_MS=2000 \
-            WORKFLOWS_DIR="$WORKFLOWS" STORAGE_LOCAL_PATH="$data" COMFYUI_URLS="$urls"
-        for kv in "$@" "${COMFY_ENV[@]+"${COMFY_ENV[@]}"}"; do export "${kv?}"; done
-        exec nice -n "$NICE" "$BINARY" serve --env-file /dev/null
-    ) >"$TMP/logs/gateway-$name.log" 2>&1 &
-    GW_PID=$!
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [ -s "$TMP/gw.port" ] && break
-        kill -0 "$GW_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    if [ ! -s "$TMP/gw.port" ]; then
-        echo "run.sh: comfygate did not start:" >&2
-        cat "$TMP/logs/gateway-$name.log" >&2
-        exit 1
-    fi
+    start_comfygate_process GW_PID "$TMP/gw.port" "$TMP/logs/gateway-$name.log" 200 \
+        WORKFLOWS_DIR="$WORKFLOWS" STORAGE_LOCAL_PATH="$data" COMFYUI_URLS="$urls" "$@"
     GW_PORT="$(cat "$TMP/gw.port")"
     GW="http://127.0.0.1:$GW_PORT"
-    local have=0
+    local i have=0
     for ((i = 0; i < 400; i++)); do
         have="$(curl -fsS "$GW/backends" 2>/dev/null | count '"healthy":true,"capabilities":true')"
         [ "$have" -ge "$want" ] && return 0
@@ -296,47 +213,7 @@ urls_of() { # urls_of N [OPTS] → COMFYUI_URLS of the first N sims of the 0 ms 
 }
 
 # --- measuring -------------------------------------------------------------------------------------
-HZ="$(getconf CLK_TCK)"
-
-cpu_ticks() { # sum of utime+stime (clock ticks) over the given pids, all threads
-    local t=0 p s
-    for p in "$@"; do
-        s="$(cat "/proc/$p/stat" 2>/dev/null)" || continue
-        s="${s##*) }"
-        # shellcheck disable=SC2086
-        set -- $s
-        t=$((t + ${12} + ${13}))
-    done
-    echo "$t"
-}
-
-machine_busy() { # "busy total" clock ticks of all CPUs since boot
-    awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat
-}
-
-wait_idle() { # waits (up to --wait-idle s) until the others use less than --idle-pct % of the CPUs
-    [ "$WAIT_IDLE" -gt 0 ] || return 0
-    local deadline=$((SECONDS + WAIT_IDLE)) b0 b1 t0 t1 s0 s1 pct warned=0
-    while :; do
-        read -r b0 t0 <<<"$(machine_busy)"
-        # shellcheck disable=SC2086
-        s0="$(cpu_ticks $GW_PID "${SIM_PIDS[@]+"${SIM_PIDS[@]}"}")"
-        sleep 1
-        read -r b1 t1 <<<"$(machine_busy)"
-        # shellcheck disable=SC2086
-        s1="$(cpu_ticks $GW_PID "${SIM_PIDS[@]+"${SIM_PIDS[@]}"}")"
-        pct=$((((b1 - b0) - (s1 - s0)) * 100 / ((t1 - t0) > 0 ? (t1 - t0) : 1)))
-        [ "$pct" -lt "$IDLE_PCT" ] && return 0
-        if [ "$warned" -eq 0 ]; then
-            log "machine busy: other processes use ${pct}% of the CPUs; waiting up to ${WAIT_IDLE}s"
-            warned=1
-        fi
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            log "still busy (${pct}%); measuring anyway (see the 'other load' column)"
-            return 0
-        fi
-    done
-}
+bench_pids() { echo "$GW_PID" "${SIM_PIDS[@]+"${SIM_PIDS[@]}"}"; } # for wait_idle
 
 # measure SIMS_N TAG CMD... — runs a client (jobload or wrk) in the background and waits for it;
 # its stdout goes to $TMP/logs/TAG.txt. Sets M_GW, M_SIMS, M_CLIENT (CPU as % of one core, over
@@ -367,12 +244,10 @@ measure() {
     w0="$(children_ticks "$TMP/times0")"
     w1="$(children_ticks "$TMP/times1")"
     M_SECS="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
-    read -r M_GW M_SIMS M_CLIENT M_OTHER <<<"$(awk -v g=$((g1 - g0)) -v s=$((s1 - s0)) \
-        -v w=$((w1 - w0)) -v m="$m1 $m0" -v hz="$HZ" -v secs="$M_SECS" 'BEGIN {
-            split(m, a, " "); tot = a[2] - a[4]; if (tot <= 0) tot = 1
-            o = (a[1] - a[3] - g - s - w) / tot * 100; if (o < 0) o = 0
-            printf "%.0f %.0f %.0f %.0f", g / hz / secs * 100, s / hz / secs * 100,
-                w / hz / secs * 100, o }')"
+    read -r M_GW M_SIMS M_CLIENT <<<"$(awk -v g=$((g1 - g0)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) \
+        -v hz="$HZ" -v secs="$M_SECS" 'BEGIN {
+            printf "%.0f %.0f %.0f", g / hz / secs * 100, s / hz / secs * 100, w / hz / secs * 100 }')"
+    M_OTHER="$(other_load "$m0" "$m1" $((g1 - g0 + s1 - s0 + w1 - w0)))"
     if [ -s "$TMP/logs/$tag.err" ]; then
         log "$tag: $(head -c 300 "$TMP/logs/$tag.err" | tr '\n' ' ')"
     fi
@@ -380,11 +255,6 @@ measure() {
 
 kv() { # kv KEY FILE → value of KEY=... in a jobload output line
     grep -o "\(^\| \)$1=[^ ]*" "$2" | head -1 | cut -d= -f2-
-}
-
-median() {
-    sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print 0; exit }
-        if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 
 worst() { sort -g | tail -1; }
@@ -446,10 +316,7 @@ if has_case latency; then
     done
     stop_gateway
     for f in direct gw; do
-        p50="$(awk '{print $1}' "$TMP/lat.$f" | median)"
-        p90="$(awk '{print $2}' "$TMP/lat.$f" | median)"
-        p99="$(awk '{print $3}' "$TMP/lat.$f" | median)"
-        mean="$(awk '{print $4}' "$TMP/lat.$f" | median)"
+        IFS=, read -r p50 p90 p99 mean <<<"$(col_medians "$TMP/lat.$f" 1 2 3 4)"
         errs="$(awk '{print $5}' "$TMP/lat.$f" | sum)"
         other="$(awk '{print $6}' "$TMP/lat.$f" | worst)"
         note_other "$other"
@@ -461,7 +328,7 @@ if has_case latency; then
     # shellcheck disable=SC2154 # set by eval above
     ROWS_LAT+=("$(awk -v d="$L_direct" -v g="$L_gw" 'BEGIN { split(d, a, " "); split(g, b, " ")
         printf "| **added by the gateway** | **%.2f** | %.2f | **%.2f** | %.2f | | |", b[1] - a[1], b[2] - a[2], b[3] - a[3], b[4] - a[4] }')")
-    DETAILS+=("- latency p50 per run (ms) — direct: $(awk '{printf "%s%s", (NR > 1 ? ", " : ""), $1}' "$TMP/lat.direct"); gateway: $(awk '{printf "%s%s", (NR > 1 ? ", " : ""), $1}' "$TMP/lat.gw")")
+    DETAILS+=("- latency p50 per run (ms) — direct: $(per_run "$TMP/lat.direct"); gateway: $(per_run "$TMP/lat.gw")")
 fi
 
 # --- e2e: jobs/s through 1, 8, 64 backends -------------------------------------------------------------
@@ -488,12 +355,7 @@ if has_case e2e; then
         done
         stop_gateway
         f="$TMP/e2e.$n"
-        jps="$(awk '{print $1}' "$f" | median)"
-        p50="$(awk '{print $2}' "$f" | median)"
-        p99="$(awk '{print $3}' "$f" | median)"
-        gcpu="$(awk '{print $4}' "$f" | median)"
-        scpu="$(awk '{print $5}' "$f" | median)"
-        ccpu="$(awk '{print $6}' "$f" | median)"
+        IFS=, read -r jps p50 p99 gcpu scpu ccpu <<<"$(col_medians "$f" 1 2 3 4 5 6)"
         other="$(awk '{print $7}' "$f" | worst)"
         errs="$(awk '{print $8}' "$f" | sum)"
         stuck="$(awk '{print $11}' "$f" | sum)"
@@ -503,7 +365,7 @@ if has_case e2e; then
         ROWS_E2E+=("$(printf '| %s | %s | **%.1f** | %.1f / %.1f | %s%% | %s%% | %s%% | %.0f µs | %s%% | %s%s |' \
             "$n" "$conc" "$jps" "$p50" "$p99" "$gcpu" "$scpu" "$ccpu" "$us" "$other" "$errs" \
             "$([ "$stuck" -gt 0 ] && echo " + $stuck jobs never finished")")")
-        DETAILS+=("- e2e $n backend(s) jobs/s per run: $(awk '{printf "%s%s", (NR > 1 ? ", " : ""), $1}' "$f")")
+        DETAILS+=("- e2e $n backend(s) jobs/s per run: $(per_run "$f")")
     done
 fi
 
@@ -601,11 +463,7 @@ run_wrk() {
 
 wrk_row() { # wrk_row NAME FILE EXTRA → a table row from run_wrk lines
     local name="$1" f="$2" extra="$3" rps p50 p99 g w other codes us
-    rps="$(awk '{print $1}' "$f" | median)"
-    p50="$(awk '{print $2}' "$f" | median)"
-    p99="$(awk '{print $3}' "$f" | median)"
-    g="$(awk '{print $4}' "$f" | median)"
-    w="$(awk '{print $6}' "$f" | median)"
+    IFS=, read -r rps p50 p99 g w <<<"$(col_medians "$f" 1 2 3 4 6)"
     other="$(awk '{print $7}' "$f" | worst)"
     note_other "$other"
     codes="$(awk '{print $8}' "$f" | tr ',' '\n' | awk -F: '{ c[$1] += $2 } END { for (k in c) printf "%s %s×%d", (n++ ? "," : ""), k, c[k] }' | sed 's/^ //')"
@@ -640,7 +498,7 @@ if has_case wrk; then
         stop_gateway
     done
     ROWS_WRK+=("$(wrk_row "POST /jobs (smoke, distinct inputs; no backend can run them)" "$TMP/wrk.post" "queue grew to $qmax jobs per run")")
-    DETAILS+=("- POST /jobs req/s per run: $(awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}' "$TMP/wrk.post")")
+    DETAILS+=("- POST /jobs req/s per run: $(per_run_int "$TMP/wrk.post")")
 fi
 
 # --- rss: 10,000 queued (then GET /jobs/:id over them), 1,000 running -------------------------------------
@@ -671,7 +529,7 @@ if has_case rss || has_case wrk; then
             [ "$r" -eq 0 ] || echo "$line" >>"$TMP/wrk.get"
         done
         ROWS_WRK+=("$(wrk_row "GET /jobs/:id (1,000 ids of queued jobs)" "$TMP/wrk.get" "$nq jobs queued")")
-        DETAILS+=("- GET /jobs/:id req/s per run: $(awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}' "$TMP/wrk.get")")
+        DETAILS+=("- GET /jobs/:id req/s per run: $(per_run_int "$TMP/wrk.get")")
     fi
     stop_gateway
 fi
@@ -723,25 +581,14 @@ if has_case prompt; then
     stop_gateway
     f="$TMP/wrk.prompt"
     ROWS_PROMPT+=("$(wrk_row "sync POST /prompt, EmptyImage 512×512 → SaveImage, base64 PNG answer" "$f" "$PROMPT_BACKENDS backends; comfysim CPU $(awk '{print $5}' "$f" | median)%")")
-    DETAILS+=("- sync /prompt req/s per run: $(awk '{printf "%s%.0f", (NR > 1 ? ", " : ""), $1}' "$f")")
+    DETAILS+=("- sync /prompt req/s per run: $(per_run_int "$f")")
 fi
 stop_sims
 
 # --- report ----------------------------------------------------------------------------------------------
-WRK_VER="$( (wrk -v 2>&1 || true) | head -1 | awk '{print $1, $2}')"
 CURL_VER="$(pkg-config --modversion libcurl 2>/dev/null || echo '?')"
-CPU_MODEL="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
-COMFY_VER="$("$BINARY" --version 2>/dev/null || echo comfygate)"
 FS="$(df -T "$TMP" 2>/dev/null | awk 'NR == 2 {print $2}')"
-if [ "$BINARY" = "$(cd "$BUILD_DIR" 2>/dev/null && pwd)/comfygate" ]; then
-    GIT_REV="git $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    if [ -n "$(cd "$ROOT" && git status --porcelain --untracked-files=no -- src meson.build 2>/dev/null)" ]; then
-        GIT_REV="$GIT_REV + uncommitted changes in src/"
-    fi
-else
-    GIT_REV="binary $BINARY"
-fi
-EXTRA="${COMFY_ENV[*]+"${COMFY_ENV[*]}"}"
+report_info "$BUILD_DIR"
 
 REPORT="$(
     echo "### $(date -u) — jobs end to end (bench/jobs/run.sh$([ "$QUICK" -eq 1 ] && echo " --quick"))${LABEL:+ — $LABEL}"
@@ -788,10 +635,4 @@ REPORT="$(
     printf '%s\n' "${DETAILS[@]+"${DETAILS[@]}"}"
     echo
 )"
-echo
-echo "$REPORT"
-
-if [ "$APPEND" -eq 1 ]; then
-    echo "$REPORT" >>"$RESULTS"
-    log "appended to $RESULTS"
-fi
+append_report "$REPORT"
