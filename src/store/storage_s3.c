@@ -24,11 +24,11 @@
 #include <bearssl.h>
 
 #include "store/file_sink.h"
+#include "store/s3_resp.h"
 #include "store/s3_sign.h"
 #include "store/storage.h"
 
 #define S3_IO_BUF (256 * 1024)
-#define S3_RESP_MAX 512
 
 struct storage_s3 {
     struct storage local; /* the staging area, and the cached copies */
@@ -41,23 +41,6 @@ struct storage_s3 {
     uint32_t max_attempts;
 };
 
-/* The start of an S3 error reply (<Error><Code>...) kept for the log. */
-struct s3_resp {
-    char text[S3_RESP_MAX];
-    size_t len;
-};
-
-static size_t resp_write_cb(char *p, size_t size, size_t n, void *ud)
-{
-    struct s3_resp *r = ud;
-    size_t total = size * n;
-    size_t k = total < sizeof(r->text) - 1 - r->len ? total : sizeof(r->text) - 1 - r->len;
-    memcpy(r->text + r->len, p, k);
-    r->len += k;
-    r->text[r->len] = '\0';
-    return total;
-}
-
 /* "HTTP 403 SignatureDoesNotMatch" from an S3 error document, or curl's reason. */
 static void describe(char *out, size_t cap, const char *what, CURLcode rc, long status,
                      const struct s3_resp *r)
@@ -66,11 +49,7 @@ static void describe(char *out, size_t cap, const char *what, CURLcode rc, long 
         snprintf(out, cap, "S3 %s: %s", what, curl_easy_strerror(rc));
         return;
     }
-    const char *code = strstr(r->text, "<Code>");
-    const char *end = code ? strstr(code, "</Code>") : NULL;
-    int clen = code && end ? (int)(end - code - 6) : 0;
-    snprintf(out, cap, "S3 %s: HTTP %ld%s%.*s", what, status, clen > 0 ? " " : "",
-             clen > 0 && clen < 100 ? clen : 0, code ? code + 6 : "");
+    s3_resp_describe(r, what, status, out, cap);
 }
 
 static int status_err(CURLcode rc, long status)
@@ -260,12 +239,6 @@ static void put_done_cb(struct ring_curl_xfer *x, CURLcode rc, long status)
     put_ended(p);
 }
 
-/* S3's own word for a retryable 400 */
-static bool transient_400(const struct s3_resp *r)
-{
-    return strstr(r->text, "<Code>RequestTimeout</Code>") != NULL;
-}
-
 /* The transfer is over and no read is in flight: done, retried, or failed. */
 static void put_ended(struct s3_put *p)
 {
@@ -283,7 +256,7 @@ static void put_ended(struct s3_put *p)
     }
     describe(c->detail, sizeof(c->detail), "PUT", rc, status, &p->resp);
     bool transient = (rc != CURLE_OK && !p->read_failed) || status >= 500 || status == 408 ||
-                     status == 429 || (status == 400 && transient_400(&p->resp));
+                     status == 429 || (status == 400 && s3_resp_transient_400(&p->resp));
     if (transient && p->attempt < p->s3->max_attempts) {
         uint64_t ms = 100ull << (p->attempt < 6 ? p->attempt : 6);
         p->retry.cb = retry_cb;
@@ -312,7 +285,7 @@ static void put_attempt(struct s3_put *p)
     curl_easy_setopt(e, CURLOPT_READDATA, p);
     curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, put_seek_cb);
     curl_easy_setopt(e, CURLOPT_SEEKDATA, p);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, resp_write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, s3_resp_write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &p->resp);
     curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
     if (ring_curl_start(c->curl, &p->x, put_done_cb) < 0)
@@ -406,7 +379,7 @@ static size_t get_write_cb(char *p, size_t size, size_t n, void *ud)
     long status = 0;
     curl_easy_getinfo(g->x.easy, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200) /* an error document: keep its start for the log */
-        return resp_write_cb(p, size, n, &g->resp);
+        return s3_resp_write_cb(p, size, n, &g->resp);
     size_t total = size * n;
     /* A refused chunk must fail the transfer for good: curl may replay paused data inside
      * curl_easy_pause, where an error is not reported to anyone. */
