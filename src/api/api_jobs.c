@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "core/uuid.h"
 #include "api/api_call.h"
+#include "api/api_jobs_query.h"
 #include "http/http_file.h"
 #include "jobs/engine.h"
 
@@ -163,64 +164,25 @@ static void jobs_list_work(struct api_call *c)
     engine_list_any(c->gw->engine, &q, jobs_listed, c);
 }
 
-/* A whole number in [lo, hi] from the query string; 0 if absent, -1 (and a 400) if bad. */
-static int query_num(struct http_exchange *ex, const char *key, long long lo, long long hi,
-                     long long *out)
-{
-    char v[32];
-    *out = 0;
-    if (http_query_get(http_req(ex), key, v, sizeof(v)) < 0)
-        return 0;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (!v[0] || *end || n < lo || n > hi) {
-        http_respond_error(ex, 400, "VALIDATION_ERROR", "%s must be a whole number from %lld to %lld",
-                           key, lo, hi);
-        return -1;
-    }
-    *out = n;
-    return 1;
-}
-
 static void jobs_list_cb(struct http_exchange *ex, void *arg)
 {
     struct api_call *c = api_call_new(ex, arg, jobs_list_work);
     if (!c)
         return;
-    long long n;
-    int rc;
-    c->limit = 50;
-    if ((rc = query_num(ex, "limit", 1, 1000, &n)) < 0)
-        goto bad;
-    if (rc)
-        c->limit = n;
-    if (query_num(ex, "after", 0, INT64_MAX, &n) < 0)
-        goto bad;
-    c->after_ms = n;
-    if (query_num(ex, "before", 0, INT64_MAX, &n) < 0)
-        goto bad;
-    c->before_ms = n;
-    if (query_num(ex, "cursor", 1, INT64_MAX, &n) < 0)
-        goto bad;
-    c->cursor = (uint64_t)n;
-    char v[100];
-    if (http_query_get(http_req(ex), "workflowId", c->id, sizeof(c->id)) < 0)
-        c->id[0] = '\0';
-    if (http_query_get(http_req(ex), "status", v, sizeof(v)) >= 0) {
-        for (int s = JOB_QUEUED; s <= JOB_CANCELED; s++) {
-            if (!strcmp(v, job_status_name((enum job_status)s)))
-                c->status_filter = s;
-        }
-        if (c->status_filter < 0) {
-            http_respond_error(ex, 400, "VALIDATION_ERROR",
-                               "status must be queued, running, succeeded, failed or canceled");
-            goto bad;
-        }
+    struct api_jobs_query q;
+    char err[512];
+    if (api_jobs_query_parse(http_req(ex), &q, err, sizeof(err)) < 0) {
+        http_respond_error(ex, 400, "VALIDATION_ERROR", "%s", err);
+        free(c);
+        return;
     }
+    c->limit = q.limit;
+    c->after_ms = q.after_ms;
+    c->before_ms = q.before_ms;
+    c->cursor = q.cursor;
+    snprintf(c->id, sizeof(c->id), "%s", q.workflow_id);
+    c->status_filter = q.status;
     api_call_start(c);
-    return;
-bad:
-    free(c);
 }
 
 static void job_logs_got(struct job *j, long pos, void *ctx)
