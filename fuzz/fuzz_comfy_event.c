@@ -11,17 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "comfy/comfy_caps.h"
 #include "comfy/comfy_event.h"
 #include "comfy/comfy_graph.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* Definitions shaped like a real backend's, in both combo forms; built once (a harness may keep
  * read-only state across inputs). */

@@ -16,16 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "auth/auth.h"
 #include "auth/jwt.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 #define SECRET "fuzz-secret-0123456789abcdef-0123456789"
 #define KEYS "fuzzkey-0123456789abcdef:admin,fuzzkey-user-00000001:user:tenant-1"

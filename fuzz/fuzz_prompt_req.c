@@ -12,16 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz_check.h"
 #include "jobs/prompt_req.h"
 #include "net/urlguard.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 static void check(const json_t *body, const struct prompt_req_config *cfg)
 {

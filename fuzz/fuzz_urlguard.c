@@ -21,15 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz_check.h"
 #include "net/urlguard.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* ---- mode 0: URLs ------------------------------------------------------------------------- */
 
