@@ -326,7 +326,7 @@ static void output_file_cb(struct http_exchange *ex, void *arg)
         return;
     }
     char enc[16];
-    if (http_query_get(http_req(ex), "encoding", enc, sizeof(enc)) >= 0 && strcmp(enc, "base64")) {
+    if (http_query_get(http_req(ex), "encoding", enc, sizeof(enc)) != -1 && strcmp(enc, "base64")) {
         free(c);
         http_respond_error(ex, 400, "VALIDATION_ERROR", "encoding must be base64");
         return;

@@ -14,11 +14,12 @@ static int query_num(const struct http_request *r, const char *key, long long lo
 {
     char v[32];
     *out = 0;
-    if (http_query_get(r, key, v, sizeof(v)) < 0)
+    int len = http_query_get(r, key, v, sizeof(v));
+    if (len == -1)
         return 0;
     char *end;
     long long n = strtoll(v, &end, 10);
-    if (!v[0] || *end || n < lo || n > hi) {
+    if (len <= 0 || *end || n < lo || n > hi) {
         snprintf(err, errlen, "%s must be a whole number from %lld to %lld", key, lo, hi);
         return -1;
     }
@@ -47,10 +48,13 @@ int api_jobs_query_parse(const struct http_request *r, struct api_jobs_query *q,
     if (query_num(r, "cursor", 1, INT64_MAX, &n, err, errlen) < 0)
         return -1;
     q->cursor = (uint64_t)n;
-    if (http_query_get(r, "workflowId", q->workflow_id, sizeof(q->workflow_id)) < 0)
-        q->workflow_id[0] = '\0';
+    if (http_query_get(r, "workflowId", q->workflow_id, sizeof(q->workflow_id)) == -2) {
+        snprintf(err, errlen, "workflowId must be a workflow id (at most %zu bytes, %%-escaped)",
+                 sizeof(q->workflow_id) - 1);
+        return -1;
+    }
     char v[100];
-    if (http_query_get(r, "status", v, sizeof(v)) >= 0) {
+    if (http_query_get(r, "status", v, sizeof(v)) != -1) {
         for (int s = JOB_QUEUED; s <= JOB_CANCELED; s++) {
             if (!strcmp(v, job_status_name((enum job_status)s)))
                 q->status = s;

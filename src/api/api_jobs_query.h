@@ -14,12 +14,12 @@ struct api_jobs_query {
     int64_t after_ms;     /* 0 when absent */
     int64_t before_ms;    /* 0 when absent */
     uint64_t cursor;      /* 0 when absent, else 1..INT64_MAX */
-    char workflow_id[96]; /* "" when absent or unreadable */
+    char workflow_id[96]; /* "" when absent */
     int status;           /* an enum job_status, or -1 for any */
 };
 
-/* 0, or -1 with the message of a 400 VALIDATION_ERROR in err. A value that does not decode or
- * does not fit counts as absent. */
+/* 0, or -1 with the message of a 400 VALIDATION_ERROR in err (also for a value that does not
+ * decode or does not fit). */
 int api_jobs_query_parse(const struct http_request *r, struct api_jobs_query *q, char *err,
                          size_t errlen);
 

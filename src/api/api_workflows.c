@@ -46,10 +46,11 @@ static void workflow_get_cb(struct http_exchange *ex, void *arg)
         return;
     http_param_copy(ex, "id", c->id, sizeof(c->id));
     char v[16];
-    if (http_query_get(http_req(ex), "version", v, sizeof(v)) >= 0) {
+    int len = http_query_get(http_req(ex), "version", v, sizeof(v));
+    if (len != -1) {
         char *end;
         long n = strtol(v, &end, 10);
-        if (*end || n < 1 || n > 1000000) {
+        if (len <= 0 || *end || n < 1 || n > 1000000) {
             free(c);
             http_respond_error(ex, 400, "VALIDATION_ERROR", "version must be a positive integer");
             return;
@@ -403,7 +404,7 @@ static void audit_cb(struct http_exchange *ex, void *arg)
     struct gateway *gw = arg;
     long limit = 100;
     char v[32];
-    if (http_query_get(http_req(ex), "limit", v, sizeof(v)) >= 0) {
+    if (http_query_get(http_req(ex), "limit", v, sizeof(v)) != -1) {
         char *end;
         limit = strtol(v, &end, 10);
         if (!v[0] || *end || limit < 1 || limit > 1000) {

@@ -467,7 +467,10 @@ int http_query_get(const struct http_request *r, const char *key, char *dst, siz
         const char *ke = eq ? eq : pe;
         if ((size_t)(ke - q) == kl && memcmp(q, key, kl) == 0) {
             const char *v = eq ? eq + 1 : pe;
-            return http_pct_decode(v, (size_t)(pe - v), dst, cap, true);
+            int n = http_pct_decode(v, (size_t)(pe - v), dst, cap, true);
+            if (n < 0 && cap)
+                dst[0] = '\0';
+            return n < 0 ? -2 : n;
         }
         q = pe + 1;
     }

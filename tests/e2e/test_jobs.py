@@ -193,9 +193,16 @@ def test_list_filters_and_cursor():
     assert ids1.isdisjoint({j["id"] for j in page2["jobs"]})
     st, _, _, w = gw.request(port, "GET", "/jobs?workflowId=sdxl_realism_v1&limit=100")
     assert w["jobs"] and all(j["workflowId"] == "sdxl_realism_v1" for j in w["jobs"])
-    for bad in ("limit=0", "status=done", "after=x", "cursor=-1"):
+    # unreadable values (a bad escape, too long) are refused, not taken as absent
+    for bad in ("limit=0", "status=done", "after=x", "cursor=-1", "limit=%zz", "status=%00",
+                "workflowId=" + "w" * 200, "before=" + "9" * 40):
         st, _, _, j = gw.request(port, "GET", "/jobs?" + bad)
-        assert st == 400, bad
+        assert st == 400 and j["error"]["code"] == "VALIDATION_ERROR", (bad, st, j)
+    st, _, _, j = gw.request(port, "GET", "/workflows/smoke?version=%zz")
+    assert st == 400 and j["error"]["code"] == "VALIDATION_ERROR", (st, j)
+    url = page["jobs"][0]["outputs"][0]["url"]  # of a succeeded job
+    st, _, _, e = gw.request(port, "GET", url + "?encoding=%zz")
+    assert st == 400 and e["error"]["code"] == "VALIDATION_ERROR", (st, e)
 
 
 def test_priorities_reorder_and_cancel():

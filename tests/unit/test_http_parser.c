@@ -343,11 +343,13 @@ static void query_get(void **state)
     assert_string_equal(v, "3");
     assert_int_equal(http_query_get(&P.req, "sp", v, sizeof(v)), 2);
     assert_string_equal(v, " x");
-    assert_int_equal(http_query_get(&P.req, "bad", v, sizeof(v)), -1);
-    assert_int_equal(http_query_get(&P.req, "nul", v, sizeof(v)), -1);
+    /* there but unreadable (-2, dst ""), unlike absent (-1) */
+    assert_int_equal(http_query_get(&P.req, "bad", v, sizeof(v)), -2);
+    assert_string_equal(v, "");
+    assert_int_equal(http_query_get(&P.req, "nul", v, sizeof(v)), -2);
     assert_int_equal(http_query_get(&P.req, "missing", v, sizeof(v)), -1);
     assert_int_equal(http_query_get(&P.req, "A", v, sizeof(v)), -1); /* keys are exact */
-    assert_int_equal(http_query_get(&P.req, "b", v, 11), -1);        /* no room for NUL */
+    assert_int_equal(http_query_get(&P.req, "b", v, 11), -2);        /* no room for NUL */
     assert_int_equal(http_query_get(&P.req, "b", v, 12), 11);
     http_parser_next(&P);
     expect_done(&P, "GET /noquery HTTP/1.1\r\n\r\n");
