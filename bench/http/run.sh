@@ -78,9 +78,7 @@ run_cases
 
 # --- report ----------------------------------------------------------------------------------------------
 NGINX_VER="$(nginx -v 2>&1 | sed 's/^nginx version: //')"
-# (as before: the entry names the git revision only for a binary at BUILD_DIR/src/comfygate, where
-# the build does not put it; https and jobs look in BUILD_DIR)
-report_info "$BUILD_DIR/src"
+report_info "$BUILD_DIR"
 
 REPORT="$(
     echo "### $(date -u)${LABEL:+ — $LABEL}"
