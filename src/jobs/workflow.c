@@ -127,6 +127,22 @@ int workflow_parse(const json_t *doc, const char *id, struct workflow *w, char *
         return -1;
     }
     snprintf(w->id, sizeof(w->id), "%s", use);
+    /* whole or refused: a text cut short could end inside a UTF-8 character */
+    static const struct {
+        const char *key;
+        size_t max;
+    } texts[] = {
+        {"name", sizeof(w->name) - 1},
+        {"description", sizeof(w->description) - 1},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        json_t *v = json_object_get(doc, texts[i].key);
+        if (v && (!json_is_string(v) || json_string_length(v) > texts[i].max)) {
+            snprintf(err, len, "%s must be a string of at most %zu bytes", texts[i].key,
+                     texts[i].max);
+            return -1;
+        }
+    }
     const char *s = json_string_value(json_object_get(doc, "name"));
     snprintf(w->name, sizeof(w->name), "%s", s ? s : use);
     s = json_string_value(json_object_get(doc, "description"));

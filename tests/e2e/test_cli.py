@@ -80,6 +80,9 @@ def test_add_list_and_run_workflow():
     assert rc == 1 and "zz" in err, err  # a placeholder the schema does not declare
     rc, _, err = run("add-workflow", graph, env=env)
     assert rc == 2
+    # a name too long is refused whole (it was cut, possibly inside a UTF-8 character)
+    rc, _, err = run("add-workflow", graph, "--id", "x", "--name", "é" * 200, env=env)
+    assert rc == 1 and "at most 255 bytes" in err, (rc, err)
     # the gateway started afterwards runs version 1 (its schema's default) and version 2
     sim = gw.sim()
     g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % sim.port,
