@@ -76,8 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(t.region, sizeof(t.region), "eu-west-1");
     snprintf(t.access_key, sizeof(t.access_key), "AKIDEXAMPLE");
     snprintf(t.secret, sizeof(t.secret), "secret/key+1");
-    for (int style = 0; style < 2; style++) {
-        t.path_style = style;
+    for (int v = 0; v < 4; v++) { /* path style or not, with a session token or not */
+        t.path_style = v & 1;
+        snprintf(t.session_token, sizeof(t.session_token), "%s", v & 2 ? "IQo/Jb+3=" : "");
         char host[300], path[1400], url[1800];
         if (s3_object_where(&t, key, host, path, sizeof(path), url, sizeof(url)) < 0)
             continue;
@@ -96,6 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (s3_presign_get(&t, key, 1369353600, 600, pre, sizeof(pre)) == 0) {
             CHECK(printable(pre));
             CHECK(!strncmp(pre, url, strlen(url)) && pre[strlen(url)] == '?');
+            CHECK(!(v & 2) == !strstr(pre, "&X-Amz-Security-Token=IQo%2FJb%2B3%3D&"));
         }
     }
     return 0;

@@ -375,6 +375,7 @@ static int data_open(struct gateway *gw)
                .region = cfg->s3_region,
                .access_key = cfg->s3_access_key_id,
                .secret_key = cfg->s3_secret_access_key,
+               .session_token = cfg->s3_session_token,
                .prefix = cfg->s3_prefix,
                .public_url = cfg->s3_public_url,
                .path_style = cfg->s3_force_path_style,

@@ -97,6 +97,8 @@ static const struct setting settings[] = {
     {"S3_REGION", K_STR, F(s3_region), 0, 0, "us-east-1", "region in the SigV4 signature"},
     {"S3_ACCESS_KEY_ID", K_STR, F(s3_access_key_id), 0, 0, "", "access key id"},
     {"S3_SECRET_ACCESS_KEY", K_STR, F(s3_secret_access_key), 0, 0, "", "secret access key"},
+    {"S3_SESSION_TOKEN", K_STR, F(s3_session_token), 0, 0, "",
+     "session token of temporary credentials (STS), sent as x-amz-security-token"},
     {"S3_PREFIX", K_STR, F(s3_prefix), 0, 0, "outputs/",
      "object keys are <S3_PREFIX><job id>/<file>"},
     {"S3_FORCE_PATH_STYLE", K_BOOL, F(s3_force_path_style), 0, 0, "true",

@@ -58,6 +58,7 @@ struct config {
     char s3_region[64];
     char s3_access_key_id[129];
     char s3_secret_access_key[257];
+    char s3_session_token[4096];
     char s3_prefix[256];
     bool s3_force_path_style;
     char s3_public_url[1024];

@@ -55,7 +55,7 @@ struct hook_read {
     int fd;
     unsigned char *buf;
     size_t len, got;
-    char path[2048]; /* the open in flight reads it when the ring submits, not at prep */
+    char path[sizeof(((struct storage_loc *)0)->path)]; /* the open in flight reads it when the ring submits, not at prep */
 };
 
 static void read_next_file(struct hook_read *h);

@@ -204,17 +204,21 @@ int s3_authorize(const struct s3_target *t, const char *method, const char *key,
     if (s3_object_where(t, key, host, path, sizeof(path), url, sizeof(url)) < 0)
         return -1;
     s3_amz_date(now, amz_date);
-    const struct s3_header h[] = {
-        {"host", host}, {"x-amz-content-sha256", payload_hash}, {"x-amz-date", amz_date}};
+    bool token = t->session_token[0] != '\0';
+    const struct s3_header h[] = {{"host", host},
+                                  {"x-amz-content-sha256", payload_hash},
+                                  {"x-amz-date", amz_date},
+                                  {"x-amz-security-token", t->session_token}};
     const struct s3_sign_in in = {.method = method, .path = path, .query = "", .headers = h,
-                                  .nheaders = 3, .payload_hash = payload_hash,
+                                  .nheaders = token ? 4 : 3, .payload_hash = payload_hash,
                                   .amz_date = amz_date, .region = t->region, .secret = t->secret};
     if (s3_signature(&in, sig) < 0)
         return -1;
     int n = snprintf(auth, auth_cap,
                      "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/s3/aws4_request,"
-                     "SignedHeaders=host;x-amz-content-sha256;x-amz-date,Signature=%s",
-                     t->access_key, amz_date, t->region, sig);
+                     "SignedHeaders=host;x-amz-content-sha256;x-amz-date%s,Signature=%s",
+                     t->access_key, amz_date, t->region, token ? ";x-amz-security-token" : "",
+                     sig);
     return n < 0 || (size_t)n >= auth_cap ? -1 : 0;
 }
 
@@ -223,8 +227,8 @@ int s3_presign_get(const struct s3_target *t, const char *key, time_t now, unsig
 {
     if (expires < 1 || expires > 604800)
         return -1;
-    char host[300], path[1400], base[1800], amz_date[17], cred[400], ecred[600], query[900];
-    char sig[65];
+    char host[300], path[1400], base[1800], amz_date[17], cred[400], ecred[600], query[14000];
+    char etoken[3 * sizeof(t->session_token)], sig[65];
     if (s3_object_where(t, key, host, path, sizeof(path), base, sizeof(base)) < 0)
         return -1;
     s3_amz_date(now, amz_date);
@@ -232,11 +236,13 @@ int s3_presign_get(const struct s3_target *t, const char *key, time_t now, unsig
                      t->region);
     if (n < 0 || (size_t)n >= sizeof(cred) || s3_uri_encode(ecred, sizeof(ecred), cred, false) < 0)
         return -1;
-    /* already in canonical (sorted) order */
+    if (s3_uri_encode(etoken, sizeof(etoken), t->session_token, false) < 0)
+        return -1;
+    /* already in canonical (sorted) order: ...Expires, Security-Token, SignedHeaders */
     n = snprintf(query, sizeof(query),
                  "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=%s&X-Amz-Date=%s"
-                 "&X-Amz-Expires=%u&X-Amz-SignedHeaders=host",
-                 ecred, amz_date, expires);
+                 "&X-Amz-Expires=%u%s%s&X-Amz-SignedHeaders=host",
+                 ecred, amz_date, expires, etoken[0] ? "&X-Amz-Security-Token=" : "", etoken);
     if (n < 0 || (size_t)n >= sizeof(query))
         return -1;
     const struct s3_header h[] = {{"host", host}};

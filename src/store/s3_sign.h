@@ -43,6 +43,7 @@ struct s3_target {
     char region[64];
     char access_key[129];
     char secret[257];
+    char session_token[4096]; /* "": none; else signed as x-amz-security-token */
 };
 
 /* The hex signature (64 characters + NUL) for in; -1 if a buffer would overflow. */
@@ -63,8 +64,9 @@ int s3_target_endpoint(struct s3_target *t, const char *endpoint, char *err, siz
 int s3_object_where(const struct s3_target *t, const char *key, char host[300], char *path,
                     size_t path_cap, char *url, size_t url_cap);
 
-/* Signs a request for object key with the headers host, x-amz-content-sha256 and x-amz-date.
- * Writes the x-amz-date value and the Authorization header value. */
+/* Signs a request for object key with the headers host, x-amz-content-sha256 and x-amz-date
+ * (and x-amz-security-token with a session token: the caller sends it too). Writes the
+ * x-amz-date value and the Authorization header value. */
 int s3_authorize(const struct s3_target *t, const char *method, const char *key,
                  const char *payload_hash, time_t now, char amz_date[17], char *auth,
                  size_t auth_cap);

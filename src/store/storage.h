@@ -36,7 +36,8 @@ enum storage_loc_kind {
 struct storage_loc {
     enum storage_loc_kind kind;
     int dirfd;      /* FILE: owned by the provider, never closed by the caller */
-    char path[2048]; /* FILE: relative to dirfd, no "..", no leading '/'; URL: absolute */
+    char path[8192]; /* FILE: relative to dirfd, no "..", no leading '/'; URL: absolute (a
+                      * presigned one carries the session token) */
 };
 
 /* One staged file to commit. Embedded in its owner; valid until done has run. */
@@ -117,6 +118,7 @@ struct storage_s3_config {
     const char *region;
     const char *access_key;
     const char *secret_key;
+    const char *session_token; /* "" or NULL: none (long-term keys) */
     const char *prefix;     /* prepended to "<job>/<name>" */
     const char *public_url; /* "": downloads get presigned URLs; else <public_url>/<key> */
     bool path_style;

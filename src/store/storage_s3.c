@@ -88,6 +88,11 @@ static CURL *signed_easy(const struct storage_s3 *s3, const char *method, const 
     h = curl_slist_append(h, line);
     snprintf(line, sizeof(line), "Authorization: %s", auth);
     h = curl_slist_append(h, line);
+    if (s3->t.session_token[0]) { /* signed by s3_authorize */
+        char tok[sizeof(s3->t.session_token) + 32];
+        snprintf(tok, sizeof(tok), "x-amz-security-token: %s", s3->t.session_token);
+        h = curl_slist_append(h, tok);
+    }
     if (mime) {
         snprintf(line, sizeof(line), "Content-Type: %s", mime);
         h = curl_slist_append(h, line);
@@ -564,6 +569,15 @@ static int s3_settings(struct storage_s3 *s3, const struct storage_s3_config *c,
                               "S3_SECRET_ACCESS_KEY");
         return -EINVAL;
     }
+    const char *tok = c->session_token ? c->session_token : "";
+    bool tok_ok = strlen(tok) < sizeof(s3->t.session_token);
+    for (const char *p = tok; *p; p++)
+        tok_ok &= *p > ' ' && *p != 0x7f; /* it goes into a header line as is */
+    if (!tok_ok) {
+        snprintf(err, errlen, "S3_SESSION_TOKEN must be printable, without spaces, and "
+                              "shorter than %zu bytes", sizeof(s3->t.session_token));
+        return -EINVAL;
+    }
     const char *region = c->region && c->region[0] ? c->region : "us-east-1";
     const char *prefix = c->prefix ? c->prefix : "";
     if (strlen(region) >= sizeof(s3->t.region) || strpbrk(region, "/\r\n ") ||
@@ -577,6 +591,8 @@ static int s3_settings(struct storage_s3 *s3, const struct storage_s3_config *c,
     snprintf(s3->t.region, sizeof(s3->t.region), "%s", region);
     snprintf(s3->t.access_key, sizeof(s3->t.access_key), "%s", c->access_key);
     snprintf(s3->t.secret, sizeof(s3->t.secret), "%s", c->secret_key);
+    snprintf(s3->t.session_token, sizeof(s3->t.session_token), "%s",
+             c->session_token ? c->session_token : "");
     snprintf(s3->prefix, sizeof(s3->prefix), "%s", prefix);
     snprintf(s3->public_url, sizeof(s3->public_url), "%s", c->public_url ? c->public_url : "");
     size_t pl = strlen(s3->public_url);

@@ -417,6 +417,43 @@ def test_wrong_secret_fails_the_job_with_storage_error():
         g.stop()
 
 
+# temporary credentials, as tests/js/s3_server.js expects them for key STSKEY
+STS_TOKEN = "IQoJb3JpZ2luX2VjE/+=" + "FwoGZXIvYXdzEJr//////////wEaDM+" * 30 + "=="
+
+
+def test_session_token_of_temporary_credentials():
+    """S3_SESSION_TOKEN (STS credentials): uploads, fetches back and presigned URLs carry the
+    token, signed; the server refuses requests of that key without the right one."""
+    g = start(S3_ACCESS_KEY_ID="STSKEY", S3_SECRET_ACCESS_KEY="STSSECRET",
+              S3_SESSION_TOKEN=STS_TOKEN)
+    try:
+        done = submit_smoke(g.port, batch=1)
+        assert done["status"] == "succeeded", done
+        out = done["outputs"][0]
+        st, h, _, _ = gw.request(g.port, "GET", out["url"])
+        assert st == 302 and "X-Amz-Security-Token=" in h["location"], (st, h)
+        st, raw = fetch(h["location"])
+        assert st == 200 and hashlib.sha256(raw).hexdigest() == out["sha256"], st
+        q = urllib.parse.urlencode({"X-Amz-Security-Token": "forged"})[len("X-Amz-Security-Token="):]
+        forged = h["location"].replace(
+            urllib.parse.quote(STS_TOKEN, safe="-_.~"), q)
+        assert forged != h["location"]
+        st, body = fetch(forged)
+        assert st == 403 and b"InvalidToken" in body, (st, body[:200])
+        st, _, _, b = gw.request(g.port, "GET", out["url"] + "?encoding=base64")
+        assert st == 200 and hashlib.sha256(base64.b64decode(b["data"])).hexdigest() == \
+            out["sha256"], st
+    finally:
+        g.stop()
+    g = start(S3_ACCESS_KEY_ID="STSKEY", S3_SECRET_ACCESS_KEY="STSSECRET",
+              S3_SESSION_TOKEN=STS_TOKEN[:-4] + "AAA=")
+    try:
+        done = submit_smoke(g.port, batch=1)
+        assert done["status"] == "failed" and "InvalidToken" in done["error"]["message"], done
+    finally:
+        g.stop()
+
+
 def test_uploads_are_retried_while_the_store_is_down():
     port = state["s3"].port
     g = start(S3_MAX_ATTEMPTS="8")
@@ -482,6 +519,7 @@ def test_bad_settings_stop_the_gateway():
              ({"S3_FORCE_PATH_STYLE": "maybe"}, "S3_FORCE_PATH_STYLE"),
              ({"S3_BUCKET": "Bad_Bucket"}, "S3_BUCKET"),
              ({"S3_PREFIX": "a/../b/"}, "S3_PREFIX"),
+             ({"S3_SESSION_TOKEN": "two words"}, "S3_SESSION_TOKEN"),
              ({"STORAGE_PROVIDER": "gcs"}, "STORAGE_PROVIDER")]
     for over, name in cases:
         env = dict(os.environ)
@@ -508,6 +546,7 @@ if __name__ == "__main__":
                   test_keep_local_serves_the_staged_copy,
                   test_shared_store_instances_read_the_bucket,
                   test_wrong_secret_fails_the_job_with_storage_error,
+                  test_session_token_of_temporary_credentials,
                   test_uploads_are_retried_while_the_store_is_down,
                   test_kill9_while_uploading,
                   test_bad_settings_stop_the_gateway]:

@@ -3,7 +3,9 @@
 // first checked here with AWS's own SigV4 implementation, @smithy/signature-v4 (what the AWS
 // SDKs sign with): the Authorization header form and presigned URLs, with access key S3RVER and
 // secret S3RVER. A request without a valid signature gets S3's 403 SignatureDoesNotMatch (or
-// AccessDenied once a presigned URL has expired); unsigned requests are refused too.
+// AccessDenied once a presigned URL has expired); unsigned requests are refused too. Key STSKEY
+// stands for temporary credentials: its requests must carry (and sign) the session token in
+// STS_TOKEN, as x-amz-security-token or X-Amz-Security-Token, else 403 InvalidToken.
 // Usage: node s3_server.js DATA_DIR PORT_FILE [PORT] — creates bucket "comfygate", listens on
 // 127.0.0.1 (PORT, or any free port) and writes the bound port to PORT_FILE.
 'use strict';
@@ -12,7 +14,10 @@ const S3rver = require('s3rver');
 const { SignatureV4 } = require('@smithy/signature-v4');
 const { Hash } = require('@smithy/hash-node');
 
-const SECRETS = { S3RVER: 'S3RVER' };
+// an STS-like token: long, with characters a URL must escape
+const STS_TOKEN = 'IQoJb3JpZ2luX2VjE/+=' + 'FwoGZXIvYXdzEJr//////////wEaDM+'.repeat(30) + '==';
+const SECRETS = { S3RVER: 'S3RVER', STSKEY: 'STSSECRET' };
+const TOKENS = { STSKEY: STS_TOKEN };
 const [dir, portFile, port] = process.argv.slice(2);
 
 function s3Error(ctx, status, code, message) {
@@ -53,7 +58,8 @@ function httpRequest(ctx, signedHeaders, dropQuery) {
 
 function signer(cred) {
   return new SignatureV4({
-    credentials: { accessKeyId: cred.accessKeyId, secretAccessKey: SECRETS[cred.accessKeyId] },
+    credentials: { accessKeyId: cred.accessKeyId, secretAccessKey: SECRETS[cred.accessKeyId],
+                   sessionToken: TOKENS[cred.accessKeyId] },
     region: cred.region, service: 's3', sha256: Hash.bind(null, 'sha256'),
     uriEscapePath: false, applyChecksum: false,
   });
@@ -76,6 +82,10 @@ async function verify(ctx, next) {
       return s3Error(ctx, 400, 'AuthorizationHeaderMalformed', 'bad Authorization header');
     }
     if (!SECRETS[cred.accessKeyId]) return s3Error(ctx, 403, 'InvalidAccessKeyId', 'unknown key');
+    if (TOKENS[cred.accessKeyId] && (ctx.get('x-amz-security-token') !== TOKENS[cred.accessKeyId] ||
+        !f.SignedHeaders.split(';').includes('x-amz-security-token'))) {
+      return s3Error(ctx, 403, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
+    }
     const req = httpRequest(ctx, f.SignedHeaders.split(';'), () => false);
     if (!req) return s3Error(ctx, 403, 'SignatureDoesNotMatch', 'a signed header is missing');
     const signed = await signer(cred).sign(req, { signingDate: date });
@@ -89,6 +99,9 @@ async function verify(ctx, next) {
       return s3Error(ctx, 400, 'AuthorizationQueryParametersError', 'bad presigned URL');
     }
     if (!SECRETS[cred.accessKeyId]) return s3Error(ctx, 403, 'InvalidAccessKeyId', 'unknown key');
+    if (TOKENS[cred.accessKeyId] && q['X-Amz-Security-Token'] !== TOKENS[cred.accessKeyId]) {
+      return s3Error(ctx, 403, 'InvalidToken', 'The provided token is malformed or otherwise invalid.');
+    }
     if (Date.now() > date.getTime() + expires * 1000) {
       return s3Error(ctx, 403, 'AccessDenied', 'Request has expired');
     }
@@ -111,6 +124,16 @@ async function verify(ctx, next) {
                    'The request signature we calculated does not match the signature you provided.');
   }
   ctx.state.sigv4 = cred.accessKeyId;
+  if (cred.accessKeyId !== 'S3RVER') { // s3rver knows one account only: checked, so pass as it
+    const as = `${cred.accessKeyId}/`;
+    if (auth) {
+      ctx.req.headers.authorization = auth.replace(`Credential=${as}`, 'Credential=S3RVER/');
+    } else {
+      const p = new URLSearchParams(ctx.querystring);
+      p.set('X-Amz-Credential', p.get('X-Amz-Credential').replace(as, 'S3RVER/'));
+      ctx.querystring = p.toString();
+    }
+  }
   return next();
 }
 

@@ -106,6 +106,48 @@ static void authorization_header_form(void **state)
     assert_string_equal(auth, want);
 }
 
+/* Temporary credentials: the token is a signed header (and a signed query parameter of a
+ * presigned URL, escaped, in its sorted place), checked against s3_signature directly. */
+static void session_token(void **state)
+{
+    (void)state;
+    struct s3_target t = example_target();
+    snprintf(t.session_token, sizeof(t.session_token), "Tok/en+=");
+    char date[17], auth[512], sig[65], want[600];
+    assert_int_equal(s3_authorize(&t, "GET", "test.txt", S3_EMPTY_SHA256, T20130524, date, auth,
+                                  sizeof(auth)),
+                     0);
+    const struct s3_header h[] = {{"host", "examplebucket.s3.amazonaws.com"},
+                                  {"x-amz-content-sha256", S3_EMPTY_SHA256},
+                                  {"x-amz-date", "20130524T000000Z"},
+                                  {"x-amz-security-token", "Tok/en+="}};
+    struct s3_sign_in in = {.method = "GET", .path = "/test.txt", .query = "", .headers = h,
+                            .nheaders = 4, .payload_hash = S3_EMPTY_SHA256,
+                            .amz_date = "20130524T000000Z", .region = "us-east-1", .secret = SK};
+    assert_int_equal(s3_signature(&in, sig), 0);
+    snprintf(want, sizeof(want),
+             "AWS4-HMAC-SHA256 Credential=" AK "/20130524/us-east-1/s3/aws4_request,"
+             "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token,"
+             "Signature=%s",
+             sig);
+    assert_string_equal(auth, want);
+
+    char url[2048];
+    assert_int_equal(s3_presign_get(&t, "test.txt", T20130524, 86400, url, sizeof(url)), 0);
+    const char *query = "X-Amz-Algorithm=AWS4-HMAC-SHA256"
+                        "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3"
+                        "%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
+                        "&X-Amz-Security-Token=Tok%2Fen%2B%3D&X-Amz-SignedHeaders=host";
+    const struct s3_header hh[] = {{"host", "examplebucket.s3.amazonaws.com"}};
+    struct s3_sign_in q = {.method = "GET", .path = "/test.txt", .query = query, .headers = hh,
+                           .nheaders = 1, .payload_hash = "UNSIGNED-PAYLOAD",
+                           .amz_date = "20130524T000000Z", .region = "us-east-1", .secret = SK};
+    assert_int_equal(s3_signature(&q, sig), 0);
+    snprintf(want, sizeof(want), "https://examplebucket.s3.amazonaws.com/test.txt?%s"
+             "&X-Amz-Signature=%s", query, sig);
+    assert_string_equal(url, want);
+}
+
 static void endpoints_and_path_style(void **state)
 {
     (void)state;
@@ -147,7 +189,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(aws_get_object_example),    cmocka_unit_test(aws_put_object_example),
         cmocka_unit_test(aws_presigned_url_example), cmocka_unit_test(authorization_header_form),
-        cmocka_unit_test(endpoints_and_path_style),
+        cmocka_unit_test(endpoints_and_path_style),   cmocka_unit_test(session_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
