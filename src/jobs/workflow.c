@@ -4,6 +4,7 @@
 #include <bearssl.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,6 +331,43 @@ static void add_error(json_t *errors, const char *path, const char *kw, const ch
                                             "message", msg));
 }
 
+/* The number ComfyUI would make of v: a JSON number, or a string it converts (Python's int()
+ * and float() take surrounding spaces, '_' between digits and leading zeros). False if v is
+ * neither (ComfyUI refuses it itself). */
+static bool as_number(const json_t *v, double *out)
+{
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+        return true;
+    }
+    if (!json_is_string(v))
+        return false;
+    const char *s = json_string_value(v);
+    char buf[64];
+    size_t k = 0;
+    bool lead = true; /* still in the leading zeros */
+    for (size_t i = 0, n = json_string_length(v); i < n; i++) {
+        char c = s[i];
+        if (c == '_' || c == ' ' || (c >= '\t' && c <= '\r') || (lead && c == '+'))
+            continue;
+        if (lead && c == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')
+            continue;
+        lead = false;
+        if (k + 1 >= sizeof(buf)) { /* 60-odd significant characters: past any limit */
+            *out = INFINITY;
+            return true;
+        }
+        buf[k++] = c;
+    }
+    buf[k] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    if (!k || *end || isnan(d))
+        return false;
+    *out = d;
+    return true;
+}
+
 int workflow_check_limits(const json_t *graph, const struct workflow_limits *lim, json_t *errors)
 {
     static const char *const dims[] = {"width", "height"};
@@ -341,8 +379,8 @@ int workflow_check_limits(const json_t *graph, const struct workflow_limits *lim
         json_t *in = json_object_get(node, "inputs");
         char path[256], msg[160];
         for (int k = 0; k < 2; k++) {
-            json_t *v = json_object_get(in, dims[k]);
-            if (json_is_number(v) && json_number_value(v) > (double)lim->max_image_size) {
+            double d;
+            if (as_number(json_object_get(in, dims[k]), &d) && d > (double)lim->max_image_size) {
                 snprintf(path, sizeof(path), "/%s/inputs/%s", id, dims[k]);
                 snprintf(msg, sizeof(msg), "%s must be at most MAX_IMAGE_SIZE (%llu)", dims[k],
                          (unsigned long long)lim->max_image_size);
@@ -350,8 +388,8 @@ int workflow_check_limits(const json_t *graph, const struct workflow_limits *lim
                 n++;
             }
         }
-        json_t *b = json_object_get(in, "batch_size");
-        if (json_is_number(b) && json_number_value(b) > (double)lim->max_batch_size) {
+        double b;
+        if (as_number(json_object_get(in, "batch_size"), &b) && b > (double)lim->max_batch_size) {
             snprintf(path, sizeof(path), "/%s/inputs/batch_size", id);
             snprintf(msg, sizeof(msg), "batch_size must be at most MAX_BATCH_SIZE (%llu)",
                      (unsigned long long)lim->max_batch_size);
