@@ -134,7 +134,11 @@ static bool authenticate(struct gateway *gw, struct http_exchange *ex, struct ap
     const char *key = http_header_get(r, "x-api-key", &kl);
     const char *authz = http_header_get(r, "authorization", &al);
     struct auth_principal p;
-    enum auth_err e = auth_check(&gw->auth, key, kl, authz, al, time(NULL), &p);
+    /* a credential header sent twice (a proxy adding its own, say) is never half-read */
+    enum auth_err e = http_header_count(r, "x-api-key") > 1 ||
+                              http_header_count(r, "authorization") > 1
+                          ? AUTH_MALFORMED_HEADER
+                          : auth_check(&gw->auth, key, kl, authz, al, time(NULL), &p);
     if (e != AUTH_OK) {
         http_add_header(ex, "WWW-Authenticate", "Bearer realm=\"comfygate\"");
         if (e == AUTH_MALFORMED_HEADER)

@@ -415,6 +415,15 @@ const char *http_header_get(const struct http_request *r, const char *name, size
     return NULL;
 }
 
+unsigned http_header_count(const struct http_request *r, const char *name)
+{
+    size_t nl = strlen(name);
+    unsigned n = 0;
+    for (unsigned i = 0; i < r->nheaders; i++)
+        n += r->headers[i].name_len == nl && strncasecmp(r->headers[i].name, name, nl) == 0;
+    return n;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

@@ -99,6 +99,8 @@ static inline bool http_parser_in_request(const struct http_parser *p)
 
 /* Case-insensitive header lookup; the first match, or NULL. */
 const char *http_header_get(const struct http_request *r, const char *name, size_t *len);
+/* How many times the header `name` (any case) was sent. */
+unsigned http_header_count(const struct http_request *r, const char *name);
 /* Value of `key` in the query string, percent-decoded into dst; returns its length, -1 if the
  * key is absent, or -2 (dst "") if it is there but does not decode or does not fit in cap. */
 int http_query_get(const struct http_request *r, const char *key, char *dst, size_t cap);

@@ -99,6 +99,20 @@ def test_credentials_required():
     st, _, j = req("GET", "/jobs", key=ALICE, token=BOB)
     assert st == 400, (st, j)  # two different credentials
     assert req("GET", "/jobs", headers={"Authorization": "Basic YTpi"})[0] == 400
+    # a credential header twice: refused whatever the order (the first one used to win)
+    for name, a, b in (("X-API-Key", ALICE, ADMIN), ("X-API-Key", ADMIN, ALICE),
+                       ("Authorization", "Bearer " + ADMIN, "Bearer " + ALICE),
+                       ("X-API-Key", ADMIN, ADMIN)):
+        c = http.client.HTTPConnection("127.0.0.1", state["port"], timeout=30)
+        c.putrequest("GET", "/backends")
+        c.putheader(name, a)
+        c.putheader(name, b)
+        c.endheaders()
+        r = c.getresponse()
+        body = json.loads(r.read())
+        c.close()
+        assert r.status == 400 and body["error"]["code"] == "BAD_CREDENTIALS_HEADER", \
+            (name, r.status, body)
 
 
 def test_roles():
