@@ -54,6 +54,7 @@ static struct job *job_new(struct engine *e, const char *owner, const struct wor
 static int check_body(json_t *body, char *msg, size_t len)
 {
     json_t *p = json_object_get(body, "priority");
+    json_t *v = json_object_get(body, "workflowVersion");
     json_t *in = json_object_get(body, "inputs");
     json_t *md = json_object_get(body, "metadata");
     if (!json_is_object(body))
@@ -63,6 +64,10 @@ static int check_body(json_t *body, char *msg, size_t len)
     else if (p && (!json_is_integer(p) || json_integer_value(p) < -1000 ||
                    json_integer_value(p) > 1000))
         snprintf(msg, len, "priority must be an integer from -1000 to 1000");
+    else if (v && !json_is_null(v) && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                                       json_integer_value(v) > 1000000))
+        snprintf(msg, len, "workflowVersion must be an integer from 1 to 1000000 (or absent: "
+                 "the latest)");
     else if (in && !json_is_object(in))
         snprintf(msg, len, "inputs must be an object");
     else if (md && !json_is_object(md))

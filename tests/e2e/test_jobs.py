@@ -165,6 +165,13 @@ def test_bad_inputs_store_nothing():
         ({"workflowId": "smoke", "inputs": {"batch_size": 16}}, 400, "/1/inputs/batch_size"),
         ({"inputs": {}}, 400, None),
         ({"workflowId": "smoke", "priority": "high"}, 400, None),
+        # version pins: integers 1..1000000 only (4294967297 used to run version 1)
+        ({"workflowId": "smoke", "workflowVersion": 4294967297}, 400, None),
+        ({"workflowId": "smoke", "workflowVersion": 0}, 400, None),
+        ({"workflowId": "smoke", "workflowVersion": "1"}, 400, None),
+        ({"workflowId": "smoke", "workflowVersion": 1.0}, 400, None),
+        ({"workflowId": "smoke", "workflowVersion": True}, 400, None),
+        ({"workflowId": "smoke", "workflowVersion": 999}, 404, None),
     ]
     for body, code, path in cases:
         st, _, _, j = submit(body)
