@@ -46,6 +46,7 @@ struct http_exchange {
     bool active;    /* dispatched, full response not queued yet */
     bool responded; /* status line queued */
     bool streaming;
+    bool unframed; /* a stream to an HTTP/1.0 client: no chunks, the close ends the body */
     bool head;
     bool close_after;
     uint64_t start_ns;

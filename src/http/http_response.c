@@ -70,6 +70,7 @@ void exchange_reset(struct http_exchange *ex)
     struct http_conn *c = ex->conn;
     struct http_server *s = c->srv;
     ex->active = ex->responded = ex->streaming = ex->head = ex->close_after = false;
+    ex->unframed = false;
     ex->start_ns = s->ring->now_ns;
     ex->abort_cb = NULL;
     ex->abort_arg = NULL;
@@ -198,6 +199,10 @@ int response_head(struct http_exchange *ex, int status, const char *ctype, int64
         puts_(&w, "Content-Length: ");
         put_u64(&w, (uint64_t)clen);
         put(&w, "\r\n", 2);
+    } else if (!bodyless && r->http_minor == 0) {
+        /* HTTP/1.0 has no chunked coding (RFC 9112 7): the body ends with the connection */
+        ex->unframed = true;
+        ex->close_after = true;
     } else if (!bodyless) {
         puts_(&w, "Transfer-Encoding: chunked\r\n");
     }
@@ -314,10 +319,10 @@ int http_stream_write(struct http_exchange *ex, const void *p, size_t n)
         return -ENOBUFS;
     char hdr[24];
     int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
-    int rc = out_append(c, hdr, (size_t)hl);
+    int rc = ex->unframed ? 0 : out_append(c, hdr, (size_t)hl);
     if (rc == 0)
         rc = out_append(c, p, n);
-    if (rc == 0)
+    if (rc == 0 && !ex->unframed)
         rc = out_append(c, "\r\n", 2);
     ex->body_bytes += n;
     out_flush_later(c);
@@ -328,7 +333,7 @@ void http_stream_end(struct http_exchange *ex)
 {
     if (!ex->streaming || !ex->active)
         return;
-    if (!ex->conn->dead && !ex->head)
+    if (!ex->conn->dead && !ex->head && !ex->unframed)
         out_append(ex->conn, "0\r\n\r\n", 5);
     ex->streaming = false;
     finish(ex);

@@ -74,6 +74,38 @@ def test_base64_download():
     assert st == 400 and j["error"]["code"] == "VALIDATION_ERROR"
 
 
+def http10(path):
+    """GET path as an HTTP/1.0 client: (head lines, body read until the server closes)."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", state["port"]), timeout=30)
+    s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return [l.lower() for l in head.decode().split("\r\n")], body
+
+
+def test_streams_to_http10_clients_are_not_chunked():
+    """HTTP/1.0 has no chunked coding: a streamed answer (a base64 download, an event stream)
+    goes out as is and the connection's close ends it."""
+    done = state["done"]
+    out = done["outputs"][0]
+    for path in (out["url"] + "?encoding=base64", "/jobs/%s/events" % done["id"]):
+        head, body = http10(path)
+        assert head[0].startswith("http/1.1 200"), head
+        assert not any(l.startswith("transfer-encoding") for l in head), head
+        assert "connection: close" in head, head
+        if "base64" in path:
+            assert base64.b64decode(json.loads(body)["data"]) == sim_view(done, out)
+        else:
+            assert body.startswith(b"event: status\n") and b'"succeeded"' in body, body[:200]
+
+
 def test_sdxl_progress_over_sse():
     st, _, _, j = submit({"workflowId": "sdxl_realism_v1",
                           "inputs": {"prompt": "a lighthouse", "width": 512, "height": 512,
@@ -350,7 +382,8 @@ def teardown():
 if __name__ == "__main__":
     setup()
     try:
-        for t in (test_submit_poll_download, test_base64_download, test_sdxl_progress_over_sse,
+        for t in (test_submit_poll_download, test_base64_download,
+                  test_streams_to_http10_clients_are_not_chunked, test_sdxl_progress_over_sse,
                   test_missing_seed_is_drawn_and_reported, test_cache_hit, test_idempotency,
                   test_bad_inputs_store_nothing, test_list_filters_and_cursor,
                   test_priorities_reorder_and_cancel, test_queue_full_429, test_max_concurrency,
