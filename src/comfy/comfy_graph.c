@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* jansson's iteration API takes a non-const json_t even to read; these functions only read. */
@@ -82,6 +83,90 @@ static int check_node(const json_t *graph, const char *id, const json_t *node, c
     return 0;
 }
 
+/* ComfyUI runs a node after the nodes it links to, so a cycle can never run: it would only be
+ * refused by the backend after the job was stored. Kahn's algorithm over the links (checked
+ * already: each names a node of the graph). -1 with a node of the cycle named, -ENOMEM. */
+static int check_acyclic(const json_t *graph, size_t n, char *err, size_t errlen)
+{
+    json_t *pos = json_object();
+    const char **ids = calloc(n, sizeof(*ids));
+    size_t *indeg = calloc(n, sizeof(*indeg)), *off = calloc(n + 1, sizeof(*off));
+    size_t *edges = NULL, *queue = calloc(n, sizeof(*queue)), ne = 0, i = 0, done = 0;
+    int rc = -ENOMEM;
+    const char *id, *name;
+    json_t *node, *v;
+    if (!pos || !ids || !indeg || !off || !queue)
+        goto out;
+    json_object_foreach(GRAPH_MUT(graph), id, node)
+    {
+        json_object_set_new(pos, id, json_integer((json_int_t)i));
+        ids[i++] = id;
+    }
+    /* off[d]..off[d+1]: the nodes that link to node d (d must run before each of them) */
+    for (i = 0; i < n; i++) {
+        json_object_foreach(json_object_get(json_object_get(graph, ids[i]), "inputs"), name, v)
+        {
+            if (json_is_array(v)) {
+                const char *from = json_string_value(json_array_get(v, 0));
+                off[json_integer_value(json_object_get(pos, from)) + 1]++;
+                indeg[i]++;
+                ne++;
+            }
+        }
+    }
+    for (i = 0; i < n; i++)
+        off[i + 1] += off[i];
+    edges = malloc((ne ? ne : 1) * sizeof(*edges));
+    size_t *fill = calloc(n, sizeof(*fill));
+    if (!edges || !fill) {
+        free(fill);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        json_object_foreach(json_object_get(json_object_get(graph, ids[i]), "inputs"), name, v)
+        {
+            if (json_is_array(v)) {
+                size_t d = (size_t)json_integer_value(
+                    json_object_get(pos, json_string_value(json_array_get(v, 0))));
+                edges[off[d] + fill[d]++] = i;
+            }
+        }
+    }
+    free(fill);
+    size_t head = 0, tail = 0;
+    for (i = 0; i < n; i++) {
+        if (!indeg[i])
+            queue[tail++] = i;
+    }
+    while (head < tail) {
+        size_t d = queue[head++];
+        done++;
+        for (size_t e = off[d]; e < off[d + 1]; e++) {
+            if (--indeg[edges[e]] == 0)
+                queue[tail++] = edges[e];
+        }
+    }
+    rc = 0;
+    for (i = 0; i < n && done < n; i++) {
+        if (indeg[i]) { /* waits on a node that never runs: in a cycle, or after one */
+            set_err(err, errlen, "node %.*s: its links form a cycle (or follow one)", ID_SHOWN,
+                    ids[i]);
+            rc = -1;
+            break;
+        }
+    }
+out:
+    json_decref(pos);
+    free(ids);
+    free(indeg);
+    free(off);
+    free(edges);
+    free(queue);
+    if (rc == -ENOMEM)
+        set_err(err, errlen, "out of memory");
+    return rc;
+}
+
 int comfy_graph_check(const json_t *graph, size_t max_nodes, char *err, size_t errlen)
 {
     if (!json_is_object(graph)) {
@@ -104,7 +189,7 @@ int comfy_graph_check(const json_t *graph, size_t max_nodes, char *err, size_t e
         if (check_node(graph, id, node, err, errlen) < 0)
             return -1;
     }
-    return 0;
+    return check_acyclic(graph, n, err, errlen) < 0 ? -1 : 0;
 }
 
 /* The node id becomes a path component: ComfyUI expands %...% in filename_prefix and treats

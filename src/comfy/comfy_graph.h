@@ -12,8 +12,8 @@
 
 /* Checks the basic shape: a non-empty object of at most max_nodes nodes, each an object with
  * a string class_type and an object "inputs" (missing inputs is allowed: treated as {}), links
- * being [<string node id>, <non-negative int>] that name existing nodes. On failure writes a
- * human message to err and returns -1. */
+ * being [<string node id>, <non-negative int>] that name existing nodes, and no cycle through
+ * the links. On failure writes a human message to err and returns -1. */
 int comfy_graph_check(const json_t *graph, size_t max_nodes, char *err, size_t errlen);
 
 /* Sets "filename_prefix" of every node that has a filename_prefix input, and of every core save

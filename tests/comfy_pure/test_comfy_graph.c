@@ -63,8 +63,49 @@ static void well_formed_graphs_pass(void **state)
     check_passes(graph01, 2);
     check_passes("{\"1\": {\"class_type\": \"EmptyImage\"}}", 1); /* inputs may be missing */
     check_passes("{\"1\": {\"class_type\": \"X\", \"inputs\": {}}, \"2\": {\"class_type\": "
-                 "\"Y\", \"inputs\": {\"a\": [\"1\", 3], \"b\": [\"2\", 0]}}}",
+                 "\"Y\", \"inputs\": {\"a\": [\"1\", 3], \"b\": [\"1\", 0]}}}",
                  10);
+    /* a diamond: 4 needs 2 and 3, both need 1 */
+    check_passes("{\"4\": {\"class_type\": \"D\", \"inputs\": {\"a\": [\"2\", 0], \"b\": "
+                 "[\"3\", 0]}}, \"2\": {\"class_type\": \"B\", \"inputs\": {\"a\": [\"1\", 0]}}, "
+                 "\"3\": {\"class_type\": \"C\", \"inputs\": {\"a\": [\"1\", 0]}}, \"1\": "
+                 "{\"class_type\": \"A\"}}",
+                 10);
+}
+
+/* ComfyUI could never run a node that (through its links) waits on itself. */
+static void cycles_rejected(void **state)
+{
+    (void)state;
+    check_fails("{\"2\": {\"class_type\": \"Y\", \"inputs\": {\"b\": [\"2\", 0]}}}", 10,
+                "node 2: its links form a cycle");
+    check_fails("{\"1\": {\"class_type\": \"X\", \"inputs\": {\"a\": [\"2\", 0]}}, \"2\": "
+                "{\"class_type\": \"Y\", \"inputs\": {\"b\": [\"1\", 0]}}}",
+                10, "cycle");
+    /* a cycle further down, behind a node that is fine */
+    check_fails("{\"1\": " EMPTY_IMAGE ", \"2\": {\"class_type\": \"Y\", \"inputs\": {\"a\": "
+                "[\"1\", 0], \"b\": [\"4\", 0]}}, \"3\": {\"class_type\": \"Z\", \"inputs\": "
+                "{\"a\": [\"2\", 0]}}, \"4\": {\"class_type\": \"W\", \"inputs\": {\"a\": "
+                "[\"3\", 0]}}}",
+                10, "cycle");
+    /* a chain of 2000 nodes, each on the one before: fine, and quick */
+    json_t *g = json_object();
+    for (int i = 0; i < 2000; i++) {
+        char id[16], prev[16];
+        snprintf(id, sizeof id, "%d", i);
+        snprintf(prev, sizeof prev, "%d", i - 1);
+        json_object_set_new(g, id, i ? json_pack("{s:s, s:{s:[s, i]}}", "class_type", "N",
+                                                 "inputs", "x", prev, 0)
+                                     : json_pack("{s:s}", "class_type", "N"));
+    }
+    char err[128] = "";
+    assert_int_equal(comfy_graph_check(g, 2000, err, sizeof err), 0);
+    /* and once the first waits on the last, every node is in the cycle */
+    json_object_set_new(json_object_get(g, "0"), "inputs",
+                        json_pack("{s:[s, i]}", "loop", "1999", 0));
+    assert_int_equal(comfy_graph_check(g, 2000, err, sizeof err), -1);
+    assert_non_null(strstr(err, "cycle"));
+    json_decref(g);
 }
 
 static void malformed_shapes_rejected(void **state)
@@ -134,9 +175,10 @@ static void node_limit(void **state)
     for (int i = 0; i < 5000; i++) {
         char id[16], from[16];
         snprintf(id, sizeof id, "%d", i);
-        snprintf(from, sizeof from, "%d", i > 0 ? i - 1 : 0);
-        json_t *node = json_pack("{s:s, s:{s:[s,i]}}", "class_type", "ImageInvert", "inputs",
-                                 "image", from, 0);
+        snprintf(from, sizeof from, "%d", i - 1);
+        json_t *node = i ? json_pack("{s:s, s:{s:[s,i]}}", "class_type", "ImageInvert",
+                                     "inputs", "image", from, 0)
+                         : json_pack("{s:s}", "class_type", "LoadImage");
         json_object_set_new(g, id, node);
     }
     char err[128];
@@ -418,6 +460,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest own[] = {
         cmocka_unit_test(well_formed_graphs_pass),
         cmocka_unit_test(malformed_shapes_rejected),
+        cmocka_unit_test(cycles_rejected),
         cmocka_unit_test(bad_links_rejected),
         cmocka_unit_test(node_limit),
         cmocka_unit_test(error_text_bounded),
