@@ -187,8 +187,8 @@ static struct job *cache_share(struct job *nj, const struct job *orig)
     nj->status = JOB_SUCCEEDED;
     nj->started_ms = nj->finished_ms = job_now_ms();
     nj->nodes_done = nj->nodes_total;
-    json_decref(nj->graph);
-    nj->graph = NULL;
+    json_decref(nj->graph); /* it never runs; a raw graph's answer shows the graph that ran */
+    nj->graph = nj->kind == JOB_KIND_PROMPT && orig->graph ? json_deep_copy(orig->graph) : NULL;
     job_log(nj, "info", "cache hit: outputs of job %s", nj->cache_of);
     return nj;
 }

@@ -70,6 +70,24 @@ def test_sync_answer_has_base64_images():
     assert st_["nodes"]["1"]["class_type"] == "EmptyImage" and st_["nodes"]["1"]["ms"] >= 0, st_
 
 
+def test_cache_hit_answers_like_the_run():
+    """The same graph again, with the cache on: the answer is the first one's outputs, and its
+    prompt is the graph that ran (it used to be null)."""
+    g = gw.gateway({"COMFYUI_URL": "http://127.0.0.1:%d" % state["sim"].port,
+                    "CACHE_ENABLED": "true"})
+    try:
+        gw.wait_backends(g.port, 1)
+        first, second = [post({"prompt": smoke_graph(w=20, h=10, batch=1)}, port=g.port)
+                         for _ in range(2)]
+        assert first[0] == 200 and second[0] == 200, (first[0], second[0])
+        a, b = first[3], second[3]
+        assert b["stats"]["attempts"] == 0 and b["id"] != a["id"], b["stats"]
+        assert b["prompt"] == a["prompt"] and b["prompt"]["1"]["class_type"] == "EmptyImage"
+        assert b["images"] == a["images"] and b["filenames"] == a["filenames"]
+    finally:
+        g.stop()
+
+
 def test_webhook_v2_answers_202_at_once():
     st, h, _, j = post({"prompt": smoke_graph(batch=1), "webhook_v2": "https://hooks.example.com/x"})
     assert st == 202 and j["status"] == "queued" and h["location"] == "/jobs/" + j["id"], (st, j)
@@ -244,7 +262,8 @@ def teardown():
 if __name__ == "__main__":
     setup()
     try:
-        for t in (test_sync_answer_has_base64_images, test_webhook_v2_answers_202_at_once,
+        for t in (test_sync_answer_has_base64_images, test_cache_hit_answers_like_the_run,
+                  test_webhook_v2_answers_202_at_once,
                   test_node_class_not_allowed_403_nothing_stored, test_bad_requests_400_nothing_stored,
                   test_comfyui_validation_error_passed_on, test_inline_base64_image,
                   test_image_by_url, test_convert_output, test_client_id_and_conflict,
