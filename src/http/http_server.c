@@ -293,6 +293,22 @@ static void recv_cb(struct ring_op *op, int res, uint32_t flags)
 
 /* --- parse and dispatch ------------------------------------------------------------------ */
 
+/* 405 (with Allow; 204 to OPTIONS) or 404 for a request no route takes. */
+static void respond_unrouted(struct http_exchange *ex, enum http_match_result mr,
+                             const struct http_request *r)
+{
+    if (mr == HTTP_MATCH_METHOD) {
+        http_add_header(ex, "Allow", ex->match.allow);
+        if (r->method == HTTP_OPTIONS)
+            http_respond(ex, 204, NULL, NULL, 0);
+        else
+            http_respond_error(ex, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here; use %s",
+                               r->method_name, ex->match.allow);
+    } else {
+        http_respond_error(ex, 404, "NOT_FOUND", "no route for this path");
+    }
+}
+
 static void dispatch(struct http_conn *c)
 {
     struct http_exchange *ex = &c->ex;
@@ -309,18 +325,10 @@ static void dispatch(struct http_conn *c)
         http_router_match(c->srv->router, r->method, r->path, r->path_len, m);
     if (c->srv->cfg->before_route && c->srv->cfg->before_route(ex, mr, m))
         return;
-    if (mr == HTTP_MATCH_OK) {
+    if (mr == HTTP_MATCH_OK)
         m->route->fn(ex, m->route->arg);
-    } else if (mr == HTTP_MATCH_METHOD) {
-        http_add_header(ex, "Allow", m->allow);
-        if (r->method == HTTP_OPTIONS)
-            http_respond(ex, 204, NULL, NULL, 0);
-        else
-            http_respond_error(ex, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here; use %s",
-                               r->method_name, m->allow);
-    } else {
-        http_respond_error(ex, 404, "NOT_FOUND", "no route for this path");
-    }
+    else
+        respond_unrouted(ex, mr, r);
 }
 
 static void parse_error(struct http_conn *c)
@@ -364,6 +372,20 @@ static void conn_parse(struct http_conn *c, const char *data, size_t len)
             break;
         }
         if (st == HTTP_PARSE_CONTINUE) {
+            struct http_exchange *ex = &c->ex;
+            const struct http_request *r = &c->parser.req;
+            exchange_reset(ex);
+            enum http_match_result mr =
+                http_router_match(c->srv->router, r->method, r->path, r->path_len, &ex->match);
+            if (mr != HTTP_MATCH_OK) { /* no route takes a body here: the final answer instead
+                                        * of the 100, and the body is never read */
+                ex->active = true;
+                ex->close_after = true;
+                c->inflight++;
+                c->closing = true;
+                respond_unrouted(ex, mr, r);
+                break;
+            }
             static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             out_append(c, cont, sizeof(cont) - 1);
             out_flush_later(c);
