@@ -333,7 +333,8 @@ static void add_error(json_t *errors, const char *path, const char *kw, const ch
 
 /* The number ComfyUI would make of v: a JSON number, or a string it converts (Python's int()
  * and float() take surrounding spaces, '_' between digits and leading zeros). False if v is
- * neither (ComfyUI refuses it itself). */
+ * neither (ComfyUI refuses it itself). Python also reads Unicode digits and spaces ("４０９６",
+ * "\u00a04096"): a string with any byte outside ASCII counts as past every limit. */
 static bool as_number(const json_t *v, double *out)
 {
     if (json_is_number(v)) {
@@ -348,6 +349,10 @@ static bool as_number(const json_t *v, double *out)
     bool lead = true; /* still in the leading zeros */
     for (size_t i = 0, n = json_string_length(v); i < n; i++) {
         char c = s[i];
+        if ((unsigned char)c >= 0x80) {
+            *out = INFINITY;
+            return true;
+        }
         if (c == '_' || c == ' ' || (c >= '\t' && c <= '\r') || (lead && c == '+'))
             continue;
         if (lead && c == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')

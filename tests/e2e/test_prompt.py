@@ -132,7 +132,8 @@ def test_bad_requests_400_nothing_stored():
     # numbers as strings, which ComfyUI converts (int(" 4_000 ") is 4000): the same limits
     for w, batch, where in (("4000", 1, "width"), (" 4_000 ", 1, "width"),
                             ("0" * 80 + "4000", 1, "width"), (32, "12", "batch_size"),
-                            (32, "1e3", "batch_size")):
+                            (32, "1e3", "batch_size"), ("\uff14\uff10\uff19\uff16", 1, "width"),
+                            ("\u00a04096", 1, "width"), (32, "\u0664\u0660", "batch_size")):
         st, _, _, j = post({"prompt": smoke_graph(w=w, batch=batch)})
         assert st == 400 and j["error"]["errors"][0]["path"].endswith(where), (w, batch, st, j)
     st, _, _, j = post(b"{not json")
