@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -435,6 +436,27 @@ static void setup_release(struct gateway *gw)
     gw->hcfg.tls = NULL;
 }
 
+/* Descriptors: every client connection, backend socket, open output and image held by an
+ * answer needs one. The soft limit is often 1024 while the hard one is far higher: take the
+ * hard one (as nginx's worker_rlimit_nofile would), and say so if it is still short of
+ * MAX_CONNECTIONS. */
+static void raise_nofile(struct gateway *gw)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t want = gw->cfg->max_connections;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        LOG(&gw->log, LOG_WARN, "few file descriptors for MAX_CONNECTIONS",
+            "\"nofile\":%llu,\"wanted\":%llu,\"hint\":\"raise LimitNOFILE / ulimit -n\"",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 int gateway_run(const struct config *cfg, enum gateway_role role)
 {
     struct gateway gw;
@@ -446,6 +468,7 @@ int gateway_run(const struct config *cfg, enum gateway_role role)
     gw.static_fd = -1;
     log_init(&gw.log, STDOUT_FILENO, (enum log_level)cfg->log_level, -1);
     gw.log.autoflush = 1;
+    raise_nofile(&gw);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     gw.nreactors = cfg->threads ? cfg->threads : (unsigned)(ncpu > 0 ? ncpu : 1);
     http_config_from(&gw.hcfg, cfg, gw.nreactors);

@@ -118,6 +118,36 @@ def test_health():
             s.kill()
 
 
+def test_serve_takes_the_hard_descriptor_limit():
+    """Started with a soft RLIMIT_NOFILE of 256 (a shell's or systemd's default is often
+    1024), serve raises it to the hard limit: connections, backend sockets and the images an
+    answer holds open all need descriptors."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    d = tempfile.mkdtemp(prefix="cg-nofile-")
+    port_file = os.path.join(d, "port")
+    env = dict(os.environ, PORT="0", PORT_FILE=port_file, STORAGE_LOCAL_PATH=d,
+               COMFYUI_URL="http://127.0.0.1:9", WORKFLOWS_DIR=os.path.abspath(gw.WORKFLOWS))
+
+    def low_soft_limit():
+        gw.die_with_parent()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    p = subprocess.Popen([gw.GATEWAY], env=env, preexec_fn=low_soft_limit,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = gw.time.time() + 30
+        while not os.path.exists(port_file) and gw.time.time() < end:
+            assert p.poll() is None, p.returncode
+            gw.time.sleep(0.05)
+        with open("/proc/%d/limits" % p.pid) as f:
+            line = [l for l in f if l.startswith("Max open files")][0].split()
+        want = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
+        assert line[3] == want and line[4] == want, line
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+
+
 def test_readme_config_table_is_current():
     """The README's configuration table is `comfygate config`'s output, word for word."""
     rc, out, _ = run("config")
@@ -131,6 +161,6 @@ def test_readme_config_table_is_current():
 
 
 for t in (test_help_and_unknown, test_init, test_add_list_and_run_workflow, test_health,
-          test_readme_config_table_is_current):
+          test_serve_takes_the_hard_descriptor_limit, test_readme_config_table_is_current):
     S.run(t)
 S.done()
