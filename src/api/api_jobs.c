@@ -282,7 +282,7 @@ static void output_file_found(struct job *j, long pos, void *ctx)
     snprintf(of->f.key, sizeof(of->f.key), "%s", c->key);
     snprintf(of->f.sha256, sizeof(of->f.sha256), "%s", o->sha256);
     of->f.size = o->size;
-    engine_files_local(c->gw->engine, &of->f, 1, output_fetched, of);
+    engine_files_local(c->gw->engine, &of->f, 1, NULL, output_fetched, of);
 }
 
 static void output_file_work(struct api_call *c)

@@ -8,9 +8,9 @@
  *
  * The call walks through steps, each owning the struct alone: submit (ring_call) → wait for
  * the final status (subscription; freed only after on_closed) → collect (ring_call) → stream.
- * Collect opens every image before the answer starts: a slow client holds the files it has
- * yet to read, so a fetched copy pruned meanwhile (engine_files) cannot cut the answer short. */
-#include <fcntl.h>
+ * Collect opens every image as soon as its local copy is there, before the answer starts: a
+ * slow client holds the files it has yet to read, so a fetched copy pruned meanwhile
+ * (engine_files) cannot cut the answer short. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,7 +79,7 @@ static void stream_next(struct http_exchange *ex, void *arg, int err)
 {
     struct prompt_call *pc = arg;
     if (err < 0) { /* the client left or a file vanished: cut the body short */
-        http_stream_end(ex);
+        http_stream_abort(ex);
         pc->ex = NULL;
         return call_free(pc);
     }
@@ -149,32 +149,10 @@ static void collect_failed(struct prompt_call *pc, const struct job *j)
     }
 }
 
-/* Opens every image's local copy (inline, like other metadata operations on local disk). */
-static int open_files(struct prompt_call *pc)
-{
-    pc->fds = malloc((pc->nfiles ? pc->nfiles : 1) * sizeof(*pc->fds));
-    if (!pc->fds)
-        return -ENOMEM;
-    for (size_t i = 0; i < pc->nfiles; i++)
-        pc->fds[i] = -1;
-    for (size_t i = 0; i < pc->nfiles; i++) {
-        struct storage_loc loc;
-        int rc = storage_local_file(&pc->gw->storage, pc->files[i].job, pc->files[i].name, &loc);
-        if (rc < 0)
-            return rc;
-        pc->fds[i] = openat(loc.dirfd, loc.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (pc->fds[i] < 0)
-            return -errno;
-    }
-    return 0;
-}
-
 /* On the dispatcher: each image has a local copy to stream from, or the answer is an error. */
 static void files_ready(void *ctx, int err)
 {
     struct prompt_call *pc = ctx;
-    if (err == 0)
-        err = open_files(pc);
     if (err < 0) {
         json_decref(pc->details); /* the answer's head: not error details */
         pc->details = NULL;
@@ -203,8 +181,14 @@ static void collected(struct job *j, long pos, void *ctx)
             pc->status = 503;
             pc->code = "UNAVAILABLE";
             snprintf(pc->message, sizeof(pc->message), "out of memory");
+        } else if ((pc->fds = malloc((pc->nfiles ? pc->nfiles : 1) * sizeof(*pc->fds)))) {
+            /* each image is opened as soon as its copy is there (engine_files_local) */
+            return engine_files_local(pc->gw->engine, pc->files, pc->nfiles, pc->fds,
+                                      files_ready, pc);
         } else {
-            return engine_files_local(pc->gw->engine, pc->files, pc->nfiles, files_ready, pc);
+            pc->status = 503;
+            pc->code = "UNAVAILABLE";
+            snprintf(pc->message, sizeof(pc->message), "out of memory");
         }
     }
     ring_call_return(&pc->rc);

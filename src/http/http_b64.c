@@ -53,7 +53,7 @@ static void finish(struct b64_stream *b, int err)
         http_stream_write(ex, "\"}", 2);
     /* a broken stream ends without the terminating chunk: the client sees a truncated body */
     if (err)
-        ex->conn->closing = true;
+        return http_stream_abort(ex);
     http_stream_end(ex);
 }
 

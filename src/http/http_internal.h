@@ -47,6 +47,7 @@ struct http_exchange {
     bool responded; /* status line queued */
     bool streaming;
     bool unframed; /* a stream to an HTTP/1.0 client: no chunks, the close ends the body */
+    bool aborted;  /* http_stream_abort: no terminating chunk, the connection closes */
     bool head;
     bool close_after;
     uint64_t start_ns;

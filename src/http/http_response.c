@@ -70,7 +70,7 @@ void exchange_reset(struct http_exchange *ex)
     struct http_conn *c = ex->conn;
     struct http_server *s = c->srv;
     ex->active = ex->responded = ex->streaming = ex->head = ex->close_after = false;
-    ex->unframed = false;
+    ex->unframed = ex->aborted = false;
     ex->start_ns = s->ring->now_ns;
     ex->abort_cb = NULL;
     ex->abort_arg = NULL;
@@ -333,10 +333,20 @@ void http_stream_end(struct http_exchange *ex)
 {
     if (!ex->streaming || !ex->active)
         return;
-    if (!ex->conn->dead && !ex->head && !ex->unframed)
+    if (!ex->conn->dead && !ex->head && !ex->unframed && !ex->aborted)
         out_append(ex->conn, "0\r\n\r\n", 5);
     ex->streaming = false;
     finish(ex);
+}
+
+void http_stream_abort(struct http_exchange *ex)
+{
+    if (!ex->streaming || !ex->active)
+        return;
+    ex->aborted = true;
+    ex->conn->closing = true;
+    ex->close_after = true;
+    http_stream_end(ex);
 }
 
 size_t http_stream_pending(const struct http_exchange *ex)

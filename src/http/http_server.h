@@ -101,6 +101,9 @@ void http_respond_error(struct http_exchange *ex, int status, const char *code, 
 int http_stream_begin(struct http_exchange *ex, int status, const char *ctype);
 int http_stream_write(struct http_exchange *ex, const void *p, size_t n);
 void http_stream_end(struct http_exchange *ex);
+/* Ends a stream cut short (a file that could not be read, say): no terminating chunk, and the
+ * connection closes, so the client sees a truncated body rather than a complete one. */
+void http_stream_abort(struct http_exchange *ex);
 /* Bytes queued for the client and not yet sent. */
 size_t http_stream_pending(const struct http_exchange *ex);
 /* Calls cb once the queue has drained to half of max_out_bytes (at once if it already has). */

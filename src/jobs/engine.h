@@ -97,9 +97,12 @@ struct engine_file {
 json_t *engine_prompt_answer(const struct job *j, struct engine_file **files, size_t *nfiles);
 /* On the dispatcher: makes sure each of files[0..n) has a local copy (storage_fetch, one after
  * another: a no-op for local storage, a download for an object store), then done(ctx, err)
- * with 0 or the first error. files must stay valid until done. */
+ * with 0 or the first error. files must stay valid until done. fds (NULL, or n slots): each
+ * copy is also opened for reading the moment it is there, so a temporary copy pruned later
+ * (engine_files_prune) cannot be lost to its reader; the caller closes what is >= 0, on
+ * error too. */
 typedef void (*engine_files_cb)(void *ctx, int err);
-void engine_files_local(struct engine *e, const struct engine_file *files, size_t n,
+void engine_files_local(struct engine *e, const struct engine_file *files, size_t n, int *fds,
                         engine_files_cb done, void *ctx);
 /* stats of a finished job: total_ms, queue_ms, stages, nodes, attempts. */
 json_t *engine_job_stats(const struct job *j);

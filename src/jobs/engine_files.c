@@ -25,6 +25,7 @@ struct files_local {
     struct storage_fetch f;
     struct engine *e;
     const struct engine_file *files;
+    int *fds;
     size_t n, next;
     bool starting;    /* inside storage_fetch: a done now is an inline one */
     bool inline_done;
@@ -132,11 +133,28 @@ void engine_files_free(struct engine *e)
     e->ncopies = 0;
 }
 
+/* Opens the copy just fetched (inline: a metadata operation on local disk, done before the
+ * prune on this thread could remove it). */
+static int open_copy(struct files_local *fl, const struct storage_fetch *f)
+{
+    struct storage_loc loc;
+    int rc = storage_local_file(fl->e->cfg.storage, f->job_id, f->name, &loc);
+    if (rc < 0)
+        return rc;
+    int fd = openat(loc.dirfd, loc.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    fl->fds[fl->next - 1] = fd;
+    return 0;
+}
+
 static void fetched_cb(struct storage_fetch *f, int err)
 {
     struct files_local *fl = f->arg;
     if (err == 0 && f->temporary)
         remember_copy(fl->e, f->job_id, f->name, job_now_ms());
+    if (err == 0 && fl->fds)
+        err = open_copy(fl, f);
     if (fl->starting) { /* the provider answered at once: fetch_next's loop goes on */
         fl->inline_done = true;
         fl->inline_err = err;
@@ -176,14 +194,17 @@ static void fetch_next(struct files_local *fl)
     finish(fl, 0);
 }
 
-void engine_files_local(struct engine *e, const struct engine_file *files, size_t n,
+void engine_files_local(struct engine *e, const struct engine_file *files, size_t n, int *fds,
                         engine_files_cb done, void *ctx)
 {
+    for (size_t i = 0; fds && i < n; i++)
+        fds[i] = -1;
     struct files_local *fl = calloc(1, sizeof(*fl));
     if (!fl)
         return done(ctx, -ENOMEM);
     fl->e = e;
     fl->files = files;
+    fl->fds = fds;
     fl->n = n;
     fl->done = done;
     fl->ctx = ctx;

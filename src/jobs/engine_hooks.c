@@ -184,7 +184,7 @@ static void prompt_end(struct engine *e, struct job *j)
     json_object_set_new(h->data, "images_inlined", json_true());
     if (total > e->cfg.webhook_inline_max) /* too big to inline: outputs carry the URLs */
         return read_finish(h, false);
-    engine_files_local(e, h->files, h->nfiles, hook_files_ready, h);
+    engine_files_local(e, h->files, h->nfiles, NULL, hook_files_ready, h);
 }
 
 void engine_hook_end(struct engine *e, struct job *j)
