@@ -297,8 +297,8 @@ static void list_done(struct store_req *r)
 
 /* A list from memory showing a job whose end is not durable yet: made again once it is, from
  * the same newest job down (jobs submitted meanwhile do not join the page), so each round
- * waits for a job of the page that ended since the last: the rounds are bounded by the page,
- * however many jobs end elsewhere. */
+ * waits for a job of the page that ended since the last: the rounds are bounded by the page
+ * however many jobs end elsewhere (with a status filter, by the jobs of the pinned range). */
 struct list_wait {
     struct engine *e;
     struct engine_query q;
