@@ -48,10 +48,10 @@ static bool parse_u64(const char **p, const char *end, uint64_t *out)
     uint64_t v = 0;
     if (s >= end || *s < '0' || *s > '9')
         return false;
+    /* more digits than fit: still a number (RFC 9110 allows any), past every file's end */
     while (s < end && *s >= '0' && *s <= '9') {
-        if (v > (UINT64_MAX - 9) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
+        unsigned d = (unsigned)(*s - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
         s++;
     }
     *p = s;
