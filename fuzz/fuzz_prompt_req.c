@@ -38,6 +38,9 @@ static void check(const json_t *body, const struct prompt_req_config *cfg)
             char name[80];
             CHECK(im->data && prompt_image_name(im->data, im->len, name));
             CHECK(!strcmp(name, im->name));
+            uint32_t w, h; /* no decompression bomb gets through */
+            CHECK(prompt_image_size(im->data, im->len, &w, &h));
+            CHECK(w <= cfg->limits.max_image_size && h <= cfg->limits.max_image_size);
         }
     }
     prompt_req_free(&r);

@@ -713,6 +713,7 @@ int engine_new(struct engine **out, struct ring *r, struct comfy_fleet *fleet, s
         .rc = fleet ? &fleet->rc : NULL,
         .store = st,
         .max_bytes = cfg->max_input_image_bytes ? cfg->max_input_image_bytes : 32u << 20,
+        .max_side = cfg->limits.max_image_size,
         .timeout_ms = cfg->input_url_timeout_ms ? cfg->input_url_timeout_ms : 30000,
         .guard = cfg->input_guard,
     };

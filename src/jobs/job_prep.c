@@ -87,6 +87,16 @@ static void fetched_cb(struct comfy_call *c, int err, long status)
         return finish(p, -EINVAL, "input image %.300s is not a PNG, JPEG, WebP or GIF file%s",
                       url, "");
     }
+    uint32_t w = 0, h = 0;
+    if (p->env->max_side &&
+        (!prompt_image_size((const unsigned char *)c->resp.data, c->resp.len, &w, &h) ||
+         w > p->env->max_side || h > p->env->max_side)) {
+        comfy_call_release(c);
+        char dims[48];
+        snprintf(dims, sizeof(dims), "%ux%u", w, h);
+        return finish(p, -EFBIG, "input image %.300s is %s, larger than MAX_IMAGE_SIZE on a "
+                      "side (or its header does not say)", url, dims);
+    }
     unsigned char *data = malloc(c->resp.len ? c->resp.len : 1);
     if (!data) {
         comfy_call_release(c);

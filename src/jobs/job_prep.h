@@ -24,6 +24,8 @@ struct job_prep_env {
     struct ring_curl *rc;
     struct store *store;
     uint64_t max_bytes;  /* one image (MAX_INPUT_IMAGE_BYTES) */
+    uint64_t max_side;   /* its width and height as its header declares them (MAX_IMAGE_SIZE;
+                          * 0: unchecked) */
     uint32_t timeout_ms; /* one fetch (INPUT_URL_TIMEOUT_MS) */
     const struct urlguard *guard; /* SSRF rules for the fetch (INPUT_URL_ALLOWED_DOMAINS) */
 };

@@ -66,6 +66,97 @@ bool prompt_image_sniff(const unsigned char *p, size_t n, const char **ext, cons
     return true;
 }
 
+static uint32_t be16(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
+static uint32_t le16(const unsigned char *p)
+{
+    return (uint32_t)p[1] << 8 | p[0];
+}
+
+static uint32_t le24(const unsigned char *p)
+{
+    return (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* The frame header of a baseline, progressive or lossless JPEG: the first SOFn segment. */
+static bool jpeg_size(const unsigned char *p, size_t n, uint32_t *w, uint32_t *h)
+{
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (p[i] != 0xff)
+            return false;
+        unsigned m = p[i + 1];
+        if (m == 0xff) { /* fill bytes before a marker */
+            i++;
+            continue;
+        }
+        if (m == 0xd8 || m == 0x01 || (m >= 0xd0 && m <= 0xd7)) { /* no length */
+            i += 2;
+            continue;
+        }
+        if (m == 0xd9 || m == 0xda) /* end, or scan data before any frame header */
+            return false;
+        size_t len = be16(p + i + 2);
+        if (len < 2)
+            return false;
+        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+            if (len < 7 || i + 9 > n)
+                return false;
+            *h = be16(p + i + 5);
+            *w = be16(p + i + 7);
+            return true;
+        }
+        i += 2 + len;
+    }
+    return false;
+}
+
+bool prompt_image_size(const unsigned char *p, size_t n, uint32_t *w, uint32_t *h)
+{
+    const char *ext, *mime;
+    if (!prompt_image_sniff(p, n, &ext, &mime))
+        return false;
+    if (!strcmp(ext, "png")) {
+        if (n < 24 || memcmp(p + 12, "IHDR", 4))
+            return false;
+        *w = (uint32_t)p[16] << 24 | (uint32_t)p[17] << 16 | (uint32_t)p[18] << 8 | p[19];
+        *h = (uint32_t)p[20] << 24 | (uint32_t)p[21] << 16 | (uint32_t)p[22] << 8 | p[23];
+        return true;
+    }
+    if (!strcmp(ext, "gif")) {
+        if (n < 10)
+            return false;
+        *w = le16(p + 6);
+        *h = le16(p + 8);
+        return true;
+    }
+    if (!strcmp(ext, "webp")) {
+        if (n >= 30 && !memcmp(p + 12, "VP8 ", 4) && p[23] == 0x9d && p[24] == 0x01 &&
+            p[25] == 0x2a) {
+            *w = le16(p + 26) & 0x3fff;
+            *h = le16(p + 28) & 0x3fff;
+            return true;
+        }
+        if (n >= 25 && !memcmp(p + 12, "VP8L", 4) && p[20] == 0x2f) {
+            uint32_t b = (uint32_t)p[21] | (uint32_t)p[22] << 8 | (uint32_t)p[23] << 16 |
+                         (uint32_t)p[24] << 24;
+            *w = (b & 0x3fff) + 1;
+            *h = ((b >> 14) & 0x3fff) + 1;
+            return true;
+        }
+        if (n >= 30 && !memcmp(p + 12, "VP8X", 4)) {
+            *w = le24(p + 24) + 1;
+            *h = le24(p + 27) + 1;
+            return true;
+        }
+        return false;
+    }
+    return jpeg_size(p, n, w, h);
+}
+
 static void sha256_hex(const void *p, size_t n, char *out, size_t hexchars)
 {
     static const char hex[] = "0123456789abcdef";
@@ -201,6 +292,18 @@ static int take_image(struct prompt_req *r, const char *node, json_t *inputs,
                     "JPEG, WebP or GIF file", node);
     }
     im->len = (size_t)d;
+    uint32_t w = 0, h = 0;
+    if (!prompt_image_size(im->data, im->len, &w, &h) || w > cfg->limits.max_image_size ||
+        h > cfg->limits.max_image_size) {
+        free(im->data);
+        im->data = NULL;
+        if (!w && !h)
+            return fail(err, 400, "VALIDATION_ERROR", "node %s: the image's header does not "
+                        "say its size (cut short?)", node);
+        return fail(err, 400, "VALIDATION_ERROR", "node %s: the image is %ux%u, larger than "
+                    "MAX_IMAGE_SIZE (%llu) on a side", node, w, h,
+                    (unsigned long long)cfg->limits.max_image_size);
+    }
     prompt_image_name(im->data, im->len, im->name);
     r->nimages++;
     return 0;

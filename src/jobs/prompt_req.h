@@ -72,6 +72,10 @@ void prompt_req_free(struct prompt_req *r);
 bool prompt_class_allowed(const char *list, const char *cls);
 /* Image type by magic bytes: sets ext and mime, or returns false. */
 bool prompt_image_sniff(const unsigned char *p, size_t n, const char **ext, const char **mime);
+/* The pixel size an image's header declares (PNG IHDR, JPEG SOFn, WebP VP8/VP8L/VP8X, GIF
+ * screen): what decoding it would allocate, whatever its size in bytes. False if the header
+ * cannot be read (an image cut short, or one of another kind). */
+bool prompt_image_size(const unsigned char *p, size_t n, uint32_t *w, uint32_t *h);
 /* "<sha256 of p, 32 hex>.<ext>" into name (80 bytes); false if not an image. */
 bool prompt_image_name(const unsigned char *p, size_t n, char name[80]);
 /* The backend subfolder a tenant's uploads go to: "comfygate/t-<16 hex of sha256(owner)>". */

@@ -189,6 +189,20 @@ def test_image_by_url():
         assert word in j["error"]["message"], j
 
 
+def test_input_image_dimensions_are_limited():
+    """An input image's width and height, as its header declares them, are held to
+    MAX_IMAGE_SIZE: a few bytes of PNG can declare a picture a backend would choke on."""
+    png = bytearray(pngmini.encode_rgb(1, 1, pix))
+    png[16:20] = (100000).to_bytes(4, "big")  # IHDR width (the CRC is not what is read)
+    st, _, _, j = post({"prompt": invert_graph(base64.b64encode(bytes(png)).decode())})
+    assert st == 400 and "MAX_IMAGE_SIZE" in j["error"]["message"], (st, j)
+    assert "100000x1" in j["error"]["message"], j
+    state["files"].files["/bomb.png"] = bytes(png)
+    st, _, _, j = post({"prompt": invert_graph(state["files"].url("/bomb.png"))})
+    assert st == 422 and j["error"]["code"] == "INPUT_FETCH_FAILED", (st, j)
+    assert "MAX_IMAGE_SIZE" in j["error"]["message"], j
+
+
 def test_convert_output():
     """convert_output asks the backend for /view?...&preview=<format>;<quality> (ComfyUI's own
     conversion) and keeps the converted file under its format's extension."""
@@ -267,7 +281,8 @@ if __name__ == "__main__":
                   test_webhook_v2_answers_202_at_once,
                   test_node_class_not_allowed_403_nothing_stored, test_bad_requests_400_nothing_stored,
                   test_comfyui_validation_error_passed_on, test_inline_base64_image,
-                  test_image_by_url, test_convert_output, test_client_id_and_conflict,
+                  test_image_by_url, test_input_image_dimensions_are_limited,
+                  test_convert_output, test_client_id_and_conflict,
                   test_idempotency_key,
                   test_inline_image_survives_kill9_while_queued):
             S.run(t)
