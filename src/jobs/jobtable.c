@@ -102,7 +102,7 @@ void jobtable_evict(struct jobtable *t, size_t max_in_memory)
 }
 
 
-/* --- the queue: a treap ordered by (priority desc, seq asc), with subtree sizes ------------- *
+/* --- the queue: a treap ordered by (priority desc, seq asc, id), with subtree sizes --------- *
  *
  * A job's place in the queue (queue_position) is asked at every submit, every GET of a queued
  * job and every status event; with the queue as a binary heap that was a walk of the whole
@@ -111,9 +111,13 @@ void jobtable_evict(struct jobtable *t, size_t max_in_memory)
  * steps. The nodes live in the jobs (no allocation); recursion depth is the tree's depth,
  * about 2-3 x log2(n) (~60 for a million queued jobs). */
 
+/* A strict total order, or removal walks off the tree: with SHARED_STORE two instances number
+ * their jobs alike (seq is per instance) and both can sit in one queue, so the id decides. */
 static bool before(const struct job *a, const struct job *b)
 {
-    return a->priority != b->priority ? a->priority > b->priority : a->seq < b->seq;
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    return a->seq != b->seq ? a->seq < b->seq : strcmp(a->id, b->id) < 0;
 }
 
 static uint32_t qsize(const struct job *n)
