@@ -233,7 +233,11 @@ static void dispatch(struct webhooks *w, struct wh_delivery *d)
         d->released = false;
         h->released--;
     }
-    if (h && h->inflight >= w->cfg.max_inflight_per_host) {
+    /* A quarter of the slots is kept for receivers with nothing under way: however many
+     * receivers hang, each up to its own cap, a healthy one still gets a slot at once. */
+    unsigned busy_cap = w->cfg.max_inflight - w->cfg.max_inflight / 4;
+    if (h && (h->inflight >= w->cfg.max_inflight_per_host ||
+              (h->inflight > 0 && w->ninflight >= busy_cap))) {
         d->host = h; /* parked until one of the host's attempts ends */
         if (h->ptail)
             h->ptail->pnext = d;

@@ -211,6 +211,35 @@ def test_refusals():
     assert p.returncode == 2 and b"WEBHOOK_SECRET" in p.stderr, p.stderr
 
 
+def test_hung_receivers_never_hold_every_slot():
+    """Two receivers that never answer, each up to its own cap (4 here), would hold every
+    one of the 8 slots: a quarter stays for receivers with nothing under way, so a healthy
+    receiver's event still goes out at once, not after the 60 s timeout."""
+    hung = [Receiver(), Receiver()]
+    g = start_gateway(WEBHOOK_MAX_INFLIGHT="8", WEBHOOK_MAX_INFLIGHT_PER_HOST="4",
+                      WEBHOOK_TIMEOUT_MS="60000")
+    try:
+        for rx in hung:
+            for _ in range(6):
+                st, _, _, j = gw.request(g.port, "POST", "/jobs", {
+                    "workflowId": "smoke", "callbackUrl": rx.url("/h?fail=hang&times=1000")})
+                assert st == 202, (st, j)
+        end = time.time() + 30  # both hung receivers hold all the slots they may
+        while sum(len(rx.records()) for rx in hung) < 6 and time.time() < end:
+            time.sleep(0.05)
+        time.sleep(1)  # and any more they could take
+        assert sum(len(rx.records()) for rx in hung) == 6, [len(rx.records()) for rx in hung]
+        st, _, _, j = gw.request(g.port, "POST", "/jobs", {"workflowId": "smoke",
+                                                           "callbackUrl": state["rx"].url("/ok")})
+        jid = j["jobId"]
+        recs = for_job(jid, 1, timeout=30)  # 60 s if it had to wait for a hung one
+        assert recs[0]["answer"] == "204", recs
+    finally:
+        g.kill(signal.SIGKILL)  # a stop would wait for the hung attempts
+        for rx in hung:
+            rx.stop()
+
+
 def test_kill9_while_delivering():
     """The first attempt hangs at the receiver; the gateway is killed meanwhile. After the
     restart the same event (same webhook-id) is delivered, and only once."""
@@ -256,7 +285,8 @@ if __name__ == "__main__":
     try:
         for t in (test_events_in_order_verified, test_default_is_completed_only_and_cancel,
                   test_retries_keep_one_id_then_give_up, test_prompt_complete_and_failed,
-                  test_refusals, test_kill9_while_delivering,
+                  test_refusals, test_hung_receivers_never_hold_every_slot,
+                  test_kill9_while_delivering,
                   test_kill9_before_the_end_event_is_stored):
             S.run(t)
     finally:
