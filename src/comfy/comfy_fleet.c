@@ -113,7 +113,7 @@ static enum comfy_route route_none(struct comfy_fleet *f, const json_t *graph, c
                                    char *why, size_t len)
 {
     char first_why[256] = "";
-    bool any_known = false;
+    bool any_known = false, any_capable = false;
     for (size_t k = 0; k < f->n; k++) {
         size_t i = (k + f->rr) % f->n;
         struct comfy_backend *b = &f->backends[i];
@@ -122,12 +122,21 @@ static enum comfy_route route_none(struct comfy_fleet *f, const json_t *graph, c
         any_known = true;
         char w[256];
         if (comfy_caps_supports(&b->caps, graph, w, sizeof(w))) {
-            if (why)
-                snprintf(why, len, "every capable backend is busy or unhealthy");
-            return COMFY_ROUTE_BUSY;
+            any_capable = true;
+            if (b->health == COMFY_HEALTH_UP && !b->stopping) { /* up, only full */
+                if (why)
+                    snprintf(why, len, "every capable backend is busy");
+                return COMFY_ROUTE_BUSY;
+            }
+            continue;
         }
         if (!first_why[0])
             snprintf(first_why, sizeof(first_why), "%s", w);
+    }
+    if (any_capable) {
+        if (why)
+            snprintf(why, len, "no backend that can run it is up");
+        return COMFY_ROUTE_DOWN;
     }
     if (any_known) {
         if (why)

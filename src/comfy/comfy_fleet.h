@@ -19,7 +19,9 @@
 
 enum comfy_route {
     COMFY_ROUTE_OK = 0,
-    COMFY_ROUTE_BUSY,        /* capable backends exist, all full or briefly unhealthy: wait */
+    COMFY_ROUTE_BUSY,        /* capable backends are up, all full: wait */
+    COMFY_ROUTE_DOWN,        /* capable backends exist, none of them up now: wait (others may
+                              * run what they can meanwhile) */
     COMFY_ROUTE_UNSUPPORTED, /* no known backend has what the graph needs */
     COMFY_ROUTE_NO_BACKEND,  /* nothing is up yet (or everything is excluded) */
 };

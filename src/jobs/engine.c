@@ -467,19 +467,29 @@ bool engine_start_job(struct engine *e, struct job *j)
     return engine_run_begin(e, j, NULL, 0, NULL);
 }
 
+/* Queued jobs passed over at one dispatch because every backend that could run them is down. */
+#define DISPATCH_SKIP_MAX 64
+
 /* Starts queued jobs while the head of the queue has somewhere to run. Strict priority: a
- * head job that must wait holds back the jobs behind it. */
+ * head job waiting for room on its backends holds back the jobs behind it. But a job whose
+ * backends are all down (a GPU lost, the only one with its model) is passed over, up to
+ * DISPATCH_SKIP_MAX of them, so it does not stop the rest of the fleet until they are back. */
 void engine_dispatch(struct engine *e)
 {
+    size_t skip = 0;
     while (!e->stopping && e->fleet &&
            (!e->cfg.max_concurrency || e->running < e->cfg.max_concurrency)) {
-        struct job *j = jobtable_head(&e->jt);
+        struct job *j = jobtable_at(&e->jt, skip);
         if (!j || !j->durable)
             break; /* none, or its 202 has not gone out yet: it may still be refused */
         struct comfy_backend *b = NULL;
         char why[256];
         enum comfy_route rr = comfy_fleet_route(e->fleet, j->graph, NULL, &b, why, sizeof(why));
-        if (rr == COMFY_ROUTE_BUSY || rr == COMFY_ROUTE_NO_BACKEND)
+        if (rr == COMFY_ROUTE_DOWN && skip < DISPATCH_SKIP_MAX) {
+            skip++;
+            continue;
+        }
+        if (rr == COMFY_ROUTE_BUSY || rr == COMFY_ROUTE_NO_BACKEND || rr == COMFY_ROUTE_DOWN)
             break;
         jobtable_unqueue(&e->jt, j);
         if (rr == COMFY_ROUTE_UNSUPPORTED) {

@@ -302,6 +302,23 @@ long jobtable_position(const struct jobtable *t, const struct job *j)
     return -1; /* not reached: a queued job is in the tree */
 }
 
+struct job *jobtable_at(const struct jobtable *t, size_t k)
+{
+    struct job *n = t->qroot;
+    while (n) {
+        size_t l = qsize(n->q_left);
+        if (k == l)
+            return n;
+        if (k < l) {
+            n = n->q_left;
+        } else {
+            k -= l + 1;
+            n = n->q_right;
+        }
+    }
+    return NULL;
+}
+
 size_t jobtable_queued_for(const struct jobtable *t, const char *owner)
 {
     const struct owner_count *o = *owner_slot(t, owner);

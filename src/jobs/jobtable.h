@@ -42,6 +42,8 @@ void jobtable_unqueue(struct jobtable *t, struct job *j);
 struct job *jobtable_head(const struct jobtable *t);
 /* Queued jobs ahead of j, or -1 if j is not queued. */
 long jobtable_position(const struct jobtable *t, const struct job *j);
+/* The queued job at position k (0: the head), or NULL. */
+struct job *jobtable_at(const struct jobtable *t, size_t k);
 /* Queued jobs of one owner (O(1)). */
 size_t jobtable_queued_for(const struct jobtable *t, const char *owner);
 

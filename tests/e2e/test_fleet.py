@@ -294,6 +294,49 @@ def test_backend_restart_mid_job_requeues():
             sim2.kill()
 
 
+def restart_on(port, *args):
+    """A simulator on the given port again (an outgoing connection may hold it a moment)."""
+    for _ in range(50):
+        try:
+            return gw.Proc([gw.SIM, "--port", str(port)] + list(args), name="comfysim",
+                           port_flag=True)
+        except RuntimeError:
+            time.sleep(0.1)
+    raise AssertionError("could not restart the simulator on port %d" % port)
+
+
+def test_job_whose_backends_are_down_does_not_stop_the_fleet():
+    """The only backend with a job's model goes down: that job waits at the head of the queue
+    for it, and the jobs behind it run on the other backend meanwhile (they used to wait too,
+    for as long as the GPU was gone). Back up, the backend runs the waiting job."""
+    a = gw.sim("--models", CK % "x.safetensors")
+    b = gw.sim()
+    port = a.port
+    g = fleet([a, b])
+    with closing([g, b]):
+        gw.wait_backends(g.port, 2)
+        a.kill()
+        end = time.time() + 30
+        while time.time() < end:
+            up = [x for x in gw.request(g.port, "GET", "/backends")[3]["backends"] if x["healthy"]]
+            if len(up) == 1:
+                break
+            time.sleep(0.05)
+        stuck = submit(g, dict(sdxl("x.safetensors"), priority=5))
+        behind = [submit(g, {"workflowId": "smoke"}) for _ in range(3)]
+        for jid in behind:
+            done = gw.wait_job(g.port, jid, timeout=60)
+            assert done["status"] == "succeeded" and backend_of(g, [a, b], done) == 1, done
+        j = gw.request(g.port, "GET", "/jobs/" + stuck)[3]
+        assert j["status"] == "queued" and j["queue_position"] == 0, j
+        a2 = restart_on(port, "--models", CK % "x.safetensors")
+        try:
+            done = gw.wait_job(g.port, stuck, timeout=60)
+            assert done["status"] == "succeeded" and backend_of(g, [a2, b], done) == 0, done
+        finally:
+            a2.kill()
+
+
 def test_thirty_two_backends():
     sims = [gw.sim("--exec-ms", "400") for _ in range(32)]
     g = fleet(sims)
@@ -354,6 +397,7 @@ if __name__ == "__main__":
              test_node_error_not_retried,
              test_validation_error_passes_node_errors, test_killed_backend_job_finishes_elsewhere,
              test_refusing_backend_is_skipped, test_backend_restart_mid_job_requeues,
+             test_job_whose_backends_are_down_does_not_stop_the_fleet,
              test_thirty_two_backends, test_large_output_streams]
     for t in tests:
         if not only or only in t.__name__:

@@ -152,8 +152,13 @@ static void queue_matches_the_model(void **state)
         assert_ptr_equal(jobtable_head(&t), head);
         for (int k = 0; k < 3; k++)
             assert_int_equal(jobtable_queued_for(&t, owners[k]), per[k]);
-        for (int i = 0; i < N; i += 7)
-            assert_int_equal(jobtable_position(&t, all[i]), model_position(all, N, all[i]));
+        for (int i = 0; i < N; i += 7) {
+            long pos = model_position(all, N, all[i]);
+            assert_int_equal(jobtable_position(&t, all[i]), pos);
+            if (pos >= 0) /* and the job at that position is it */
+                assert_ptr_equal(jobtable_at(&t, (size_t)pos), all[i]);
+        }
+        assert_null(jobtable_at(&t, queued));
     }
     empty(&t);
 }
