@@ -101,25 +101,29 @@ int main(int argc, char **argv)
     } tools[] = {{"add-workflow", cli_add_workflow}, {"list-workflows", cli_list_workflows},
                  {"health", cli_health}};
     const char *env_file = ".env";
+    bool env_file_given = false; /* then it must exist */
     int first = i; /* the command's own arguments, after --env-file is taken out */
     if (i + 1 < argc && !strcmp(argv[i], "--env-file")) {
         env_file = argv[i + 1];
+        env_file_given = true;
         first = i + 2;
     }
     for (int j = i; j + 1 < argc; j++) {
-        if (!strcmp(argv[j], "--env-file"))
+        if (!strcmp(argv[j], "--env-file")) {
             env_file = argv[j + 1];
+            env_file_given = true;
+        }
     }
     static struct config cfg;
     if (!strcmp(cmd, "init")) {
-        if (config_load(&cfg, env_file, stderr) < 0)
+        if (config_load(&cfg, env_file, env_file_given, stderr) < 0)
             return 2;
         return cli_init(&cfg, env_file, argc - first, argv + first);
     }
     for (size_t k = 0; k < sizeof(tools) / sizeof(tools[0]); k++) {
         if (strcmp(cmd, tools[k].name) != 0)
             continue;
-        if (config_load(&cfg, env_file, stderr) < 0)
+        if (config_load(&cfg, env_file, env_file_given, stderr) < 0)
             return 2;
         curl_global_init(CURL_GLOBAL_DEFAULT);
         int rc = tools[k].fn(&cfg, argc - first, argv + first);
@@ -131,7 +135,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (config_load(&cfg, env_file, stderr) < 0 || parse_flags(argc, argv, i, &cfg) < 0)
+    if (config_load(&cfg, env_file, env_file_given, stderr) < 0 || parse_flags(argc, argv, i, &cfg) < 0)
         return 2;
     if (!strcmp(cmd, "worker")) {
         if (!cfg.comfyui_url[0] && !cfg.comfyui_urls[0]) {

@@ -78,6 +78,16 @@ int comfy_backend_specs_parse(const char *list, struct comfy_backend_spec *out, 
             snprintf(err, errlen, "backend URL must start with http:// or https://: \"%s\"", url);
             return -1;
         }
+        /* a base URL: no spaces (a comment left after it, say), query, fragment or quoting */
+        const char *host = url + (url[4] == 's' ? 8 : 7);
+        bool ok = *host && *host != '/' && *host != ':';
+        for (const char *c = url; ok && *c; c++)
+            ok = (unsigned char)*c > ' ' && (unsigned char)*c < 0x7f && !strchr("#?\"<>\\^`{|}", *c);
+        if (!ok) {
+            snprintf(err, errlen, "backend URL is not a plain http(s)://host[:port][/path]: "
+                     "\"%.200s\"", url);
+            return -1;
+        }
         snprintf(s->url, sizeof(s->url), "%s", url);
         for (char *o = strtok_r(NULL, ";", &save2); o; o = strtok_r(NULL, ";", &save2)) {
             if (spec_option(s, o, err, errlen) < 0)

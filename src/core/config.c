@@ -341,51 +341,106 @@ static int check(const struct config *c, FILE *err)
 }
 
 /* KEY=VALUE lines; '#' comments; optional surrounding quotes; real environment wins. */
-static int load_env_file(const char *path, FILE *err)
+static const struct setting *setting_named(const char *name)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if (!strcmp(settings[i].name, name))
+            return &settings[i];
+    }
+    return NULL;
+}
+
+/* The value after '=': "quoted" or 'quoted' (what follows the closing quote is ignored), or
+ * bare, up to a comment (" #..."), trimmed. NULL if a quote is not closed. */
+static char *env_value(char *v)
+{
+    size_t vl = strcspn(v, "\r\n");
+    v[vl] = '\0';
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v == '"' || *v == '\'') {
+        char *end = strchr(v + 1, *v);
+        if (!end)
+            return NULL;
+        *end = '\0';
+        return v + 1;
+    }
+    for (char *c = v; *c; c++) {
+        if (*c == '#' && (c == v || c[-1] == ' ' || c[-1] == '\t')) {
+            *c = '\0';
+            break;
+        }
+    }
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        v[--n] = '\0';
+    return v;
+}
+
+/* KEY=VALUE lines (an "export " before the key is allowed; # comments). The real environment
+ * wins over the file; within the file the last line of a key wins, as with other dotenv
+ * readers. A key that names no setting is warned about (a typo would otherwise do nothing).
+ * required: a file named with --env-file must exist. */
+static int load_env_file(const char *path, bool required, FILE *err)
 {
     FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[4096];
-    int lineno = 0;
-    while (fgets(line, sizeof(line), f)) {
+    if (!f) {
+        if (!required && errno == ENOENT)
+            return 0;
+        fprintf(err, "comfygate: --env-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[4096], *from_file[NSETTINGS];
+    size_t nfrom = 0;
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
         lineno++;
         char *p = line;
         while (isspace((unsigned char)*p))
             p++;
         if (*p == '#' || *p == '\0')
             continue;
+        if (!strncmp(p, "export ", 7))
+            p += 7;
         char *eq = strchr(p, '=');
-        if (!eq) {
-            fprintf(err, "comfygate: %s:%d: expected KEY=VALUE\n", path, lineno);
-            fclose(f);
-            return -1;
+        char *v = eq ? env_value(eq + 1) : NULL;
+        if (!v) {
+            fprintf(err, "comfygate: %s:%d: expected KEY=VALUE%s\n", path, lineno,
+                    eq ? " (a quote is not closed)" : "");
+            rc = -1;
+            break;
         }
         *eq = '\0';
-        char *v = eq + 1;
-        size_t vl = strcspn(v, "\r\n");
-        v[vl] = '\0';
-        if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
-            v[vl - 1] = '\0';
-            v++;
-        }
         char *k = p, *ke = eq;
         while (ke > k && isspace((unsigned char)ke[-1]))
             *--ke = '\0';
-        setenv(k, v, 0);
+        const struct setting *s = setting_named(k);
+        if (!s) {
+            fprintf(err, "comfygate: %s:%d: warning: %s is not a setting (see `comfygate "
+                         "config`), ignored\n", path, lineno, k);
+            continue;
+        }
+        bool ours = false;
+        for (size_t i = 0; i < nfrom; i++)
+            ours |= from_file[i] == s->name;
+        if (!ours && getenv(k))
+            continue; /* set in the real environment */
+        if (!ours)
+            from_file[nfrom++] = (char *)s->name;
+        setenv(k, v, 1);
     }
     fclose(f);
-    return 0;
+    return rc;
 }
 
-int config_load(struct config *c, const char *env_file, FILE *err)
+int config_load(struct config *c, const char *env_file, bool env_file_required, FILE *err)
 {
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < NSETTINGS; i++) {
         if (apply(c, &settings[i], settings[i].def, err) < 0)
             return -1;
     }
-    if (env_file && load_env_file(env_file, err) < 0)
+    if (env_file && load_env_file(env_file, env_file_required, err) < 0)
         return -1;
     for (size_t i = 0; i < NSETTINGS; i++) {
         const char *v = getenv(settings[i].name);

@@ -118,9 +118,10 @@ struct config {
     uint32_t idempotency_ttl_seconds;
 };
 
-/* Loads defaults, then KEY=VALUE lines of env_file (if it exists; variables already in the
- * environment win), then the environment. On error writes a message to err and returns -1. */
-int config_load(struct config *c, const char *env_file, FILE *err);
+/* Loads defaults, then KEY=VALUE lines of env_file (variables already in the environment win;
+ * a missing file is an error only if env_file_required), then the environment. On error writes
+ * a message to err and returns -1. */
+int config_load(struct config *c, const char *env_file, bool env_file_required, FILE *err);
 /* Sets one setting by its variable name (also used for command-line flags). */
 int config_set(struct config *c, const char *name, const char *value, FILE *err);
 /* Prints the table of settings: name, default, meaning. */

@@ -148,6 +148,24 @@ def test_serve_takes_the_hard_descriptor_limit():
         p.wait(timeout=30)
 
 
+def test_config_mistakes_stop_it_with_code_2():
+    """Mistakes a .env invites are caught before anything starts: a backend URL with a comment
+    left in it (it used to fail later, with exit 1 and a leak), and a named --env-file that is
+    not there (it used to be ignored)."""
+    d = tempfile.mkdtemp(prefix="cg-cfg-")
+    env = {"PORT": "0", "STORAGE_LOCAL_PATH": d}
+    rc, _, err = run("serve", env=dict(env, COMFYUI_URLS="http://127.0.0.1:1 # gpu 1"))
+    assert rc == 2 and "COMFYUI_URLS" in err and "plain http" in err, (rc, err)
+    rc, _, err = run("--env-file", os.path.join(d, "nope.env"), "serve", env=env)
+    assert rc == 2 and "nope.env" in err, (rc, err)
+    # in a .env file the comment is a comment, and a misspelt key is warned about
+    with open(os.path.join(d, "ok.env"), "w") as f:
+        f.write("COMFYUI_URLS=http://127.0.0.1:1 # gpu 1\nCOMFYUI_URSL=x\nPORT=notaport\n")
+    rc, _, err = run("--env-file", os.path.join(d, "ok.env"), "serve", env={"STORAGE_LOCAL_PATH": d})
+    assert rc == 2 and "COMFYUI_URSL is not a setting" in err and "PORT" in err, (rc, err)
+    assert "COMFYUI_URLS" not in err.replace("COMFYUI_URSL", ""), err
+
+
 def test_readme_config_table_is_current():
     """The README's configuration table is `comfygate config`'s output, word for word."""
     rc, out, _ = run("config")
@@ -161,6 +179,7 @@ def test_readme_config_table_is_current():
 
 
 for t in (test_help_and_unknown, test_init, test_add_list_and_run_workflow, test_health,
-          test_serve_takes_the_hard_descriptor_limit, test_readme_config_table_is_current):
+          test_serve_takes_the_hard_descriptor_limit, test_config_mistakes_stop_it_with_code_2,
+          test_readme_config_table_is_current):
     S.run(t)
 S.done()

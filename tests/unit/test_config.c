@@ -64,7 +64,7 @@ static void defaults(void **state)
     struct config c;
     struct errbuf e;
     err_open(&e);
-    assert_int_equal(config_load(&c, NULL, e.f), 0);
+    assert_int_equal(config_load(&c, NULL, false, e.f), 0);
     assert_string_equal(err_text(&e), "");
     assert_string_equal(c.host, "127.0.0.1");
     assert_int_equal(c.port, 8080);
@@ -80,9 +80,11 @@ static void defaults(void **state)
     assert_int_equal(c.recv_buffers, 1024);
     assert_int_equal(c.recv_buffer_size, 16384);
     assert_string_equal(c.static_dir, "");
-    /* a missing .env file is not an error */
-    assert_int_equal(config_load(&c, "/nonexistent/comfygate/.env", e.f), 0);
+    /* a missing .env file is not an error, unless it was named (--env-file) */
+    assert_int_equal(config_load(&c, "/nonexistent/comfygate/.env", false, e.f), 0);
     assert_int_equal(c.port, 8080);
+    assert_int_equal(config_load(&c, "/nonexistent/comfygate/.env", true, e.f), -1);
+    assert_non_null(strstr(err_text(&e), "--env-file /nonexistent/comfygate/.env"));
     err_close(&e);
 }
 
@@ -109,7 +111,7 @@ static void env_values_applied(void **state)
     struct config c;
     struct errbuf e;
     err_open(&e);
-    assert_int_equal(config_load(&c, NULL, e.f), 0);
+    assert_int_equal(config_load(&c, NULL, false, e.f), 0);
     assert_int_equal(c.port, 9090);
     assert_false(c.access_log);
     assert_int_equal(c.log_level, LOG_DEBUG);
@@ -127,7 +129,7 @@ static void expect_bad(const char *name, const char *value, const char *want)
     struct config c;
     struct errbuf e;
     err_open(&e);
-    assert_int_equal(config_load(&c, NULL, e.f), -1);
+    assert_int_equal(config_load(&c, NULL, false, e.f), -1);
     const char *msg = err_text(&e);
     assert_non_null(strstr(msg, name));
     assert_non_null(strstr(msg, want));
@@ -160,7 +162,7 @@ static void limits_inclusive(void **state)
     struct config c;
     struct errbuf e;
     err_open(&e);
-    assert_int_equal(config_load(&c, NULL, e.f), 0);
+    assert_int_equal(config_load(&c, NULL, false, e.f), 0);
     assert_int_equal(config_set(&c, "PORT", "65535", e.f), 0);
     assert_int_equal(c.port, 65535);
     assert_int_equal(config_set(&c, "PORT", "0", e.f), 0);
@@ -200,18 +202,24 @@ static void env_file_loading(void **state)
                    "HOST=\"0.0.0.0\"\n"
                    "STATIC_DIR='/srv/static dir'\n"
                    "LOG_LEVEL  =warn\r\n" /* spaces before '=', CRLF line end */
-                   "PORT_FILE=\"unbalanced\n");
+                   "export THREADS=2\n"
+                   "PORT_FILE=/run/a#b # a comment after the value\n"
+                   "SHARED_STORE=true\n"
+                   "SHARED_STORE=false  # the last line of a key wins\n"
+                   "NOT_A_SETTING=1\n");
     struct config c;
     struct errbuf e;
     err_open(&e);
-    int rc = config_load(&c, env_path, e.f);
-    assert_string_equal(err_text(&e), "");
+    int rc = config_load(&c, env_path, false, e.f);
+    assert_non_null(strstr(err_text(&e), ":12: warning: NOT_A_SETTING is not a setting"));
     assert_int_equal(rc, 0);
     assert_int_equal(c.port, 1234);
     assert_string_equal(c.host, "0.0.0.0");
     assert_string_equal(c.static_dir, "/srv/static dir");
     assert_int_equal(c.log_level, LOG_WARN);
-    assert_string_equal(c.port_file, "\"unbalanced"); /* quotes only stripped in pairs */
+    assert_int_equal(c.threads, 2);
+    assert_string_equal(c.port_file, "/run/a#b"); /* '#' starts a comment after a space */
+    assert_false(c.shared_store);
     err_close(&e);
     unlink(env_path);
 }
@@ -222,7 +230,7 @@ static void env_file_empty_quoted_number_rejected(void **state)
     struct config c;
     struct errbuf e;
     err_open(&e);
-    assert_int_equal(config_load(&c, env_path, e.f), -1);
+    assert_int_equal(config_load(&c, env_path, false, e.f), -1);
     assert_non_null(strstr(err_text(&e), "THREADS"));
     err_close(&e);
     unlink(env_path);
@@ -235,7 +243,7 @@ static void env_wins_over_file(void **state)
     struct config c;
     struct errbuf e;
     err_open(&e);
-    assert_int_equal(config_load(&c, env_path, e.f), 0);
+    assert_int_equal(config_load(&c, env_path, false, e.f), 0);
     assert_int_equal(c.port, 4321); /* the real environment */
     assert_int_equal(c.threads, 3); /* the file, where the environment is silent */
     err_close(&e);
@@ -248,15 +256,23 @@ static void env_file_errors(void **state)
     struct config c;
     struct errbuf e;
     err_open(&e);
-    assert_int_equal(config_load(&c, env_path, e.f), -1);
+    assert_int_equal(config_load(&c, env_path, false, e.f), -1);
     assert_non_null(strstr(err_text(&e), ":2: expected KEY=VALUE"));
+    err_close(&e);
+    unlink(env_path);
+
+    clean_env(NULL);
+    write_env_file("PORT=1\nPORT_FILE=\"unbalanced\n");
+    err_open(&e);
+    assert_int_equal(config_load(&c, env_path, false, e.f), -1);
+    assert_non_null(strstr(err_text(&e), ":2: expected KEY=VALUE (a quote is not closed)"));
     err_close(&e);
     unlink(env_path);
 
     clean_env(NULL);
     write_env_file("PORT=70000\n");
     err_open(&e);
-    assert_int_equal(config_load(&c, env_path, e.f), -1);
+    assert_int_equal(config_load(&c, env_path, false, e.f), -1);
     assert_non_null(strstr(err_text(&e), "PORT must be a whole number"));
     err_close(&e);
     unlink(env_path);
