@@ -115,8 +115,8 @@ int main(int argc, char **argv)
         }
     }
     static struct config cfg;
-    if (!strcmp(cmd, "init")) {
-        if (config_load(&cfg, env_file, env_file_given, stderr) < 0)
+    if (!strcmp(cmd, "init")) { /* it writes the file: it need not be there yet */
+        if (config_load(&cfg, env_file, false, stderr) < 0)
             return 2;
         return cli_init(&cfg, env_file, argc - first, argv + first);
     }
