@@ -156,12 +156,13 @@ def test_config_mistakes_stop_it_with_code_2():
     env = {"PORT": "0", "STORAGE_LOCAL_PATH": d}
     rc, _, err = run("serve", env=dict(env, COMFYUI_URLS="http://127.0.0.1:1 # gpu 1"))
     assert rc == 2 and "COMFYUI_URLS" in err and "plain http" in err, (rc, err)
-    rc, _, err = run("--env-file", os.path.join(d, "nope.env"), "serve", env=env)
+    rc, _, err = run("serve", "--env-file", os.path.join(d, "nope.env"), env=env)
     assert rc == 2 and "nope.env" in err, (rc, err)
     # in a .env file the comment is a comment, and a misspelt key is warned about
     with open(os.path.join(d, "ok.env"), "w") as f:
         f.write("COMFYUI_URLS=http://127.0.0.1:1 # gpu 1\nCOMFYUI_URSL=x\nPORT=notaport\n")
-    rc, _, err = run("--env-file", os.path.join(d, "ok.env"), "serve", env={"STORAGE_LOCAL_PATH": d})
+    rc, _, err = run("serve", "--env-file", os.path.join(d, "ok.env"),
+                     env={"STORAGE_LOCAL_PATH": d})
     assert rc == 2 and "COMFYUI_URSL is not a setting" in err and "PORT" in err, (rc, err)
     assert "COMFYUI_URLS" not in err.replace("COMFYUI_URSL", ""), err
 
