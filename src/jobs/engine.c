@@ -177,6 +177,12 @@ static void finish_run(struct job *j)
         json_decref(j->node_times);
         j->node_times = json_deep_copy(r->att.node_times);
     }
+    /* the attempts that came before, then the outcome */
+    for (unsigned i = 0; i < r->nrecs; i++) {
+        if (r->recs[i].err != COMFY_OK && i + 1 < r->nrecs)
+            engine_jlog(e, j, "warn", "attempt %u on backend %d failed (%s), retried", i + 1,
+                    r->recs[i].backend, comfy_err_code(r->recs[i].err));
+    }
     if (r->err == COMFY_OK && j->storage_err) {
         j->status = JOB_FAILED;
         snprintf(j->error_code, sizeof(j->error_code), "STORAGE_ERROR");
@@ -201,11 +207,6 @@ static void finish_run(struct job *j)
         if (r->node_errors)
             j->node_errors = json_incref(r->node_errors);
         engine_jlog(e, j, "error", "%s: %.150s", j->error_code, j->error_message);
-    }
-    for (unsigned i = 0; i < r->nrecs; i++) {
-        if (r->recs[i].err != COMFY_OK && i + 1 < r->nrecs)
-            engine_jlog(e, j, "warn", "attempt %u on backend %d failed (%s), retried", i + 1,
-                    r->recs[i].backend, comfy_err_code(r->recs[i].err));
     }
     j->finished_ms = job_now_ms();
     if (e->cfg.privacy_mode)

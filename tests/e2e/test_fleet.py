@@ -150,6 +150,13 @@ def test_crash_mid_run_goes_to_another_backend():
         assert a.p.wait(timeout=10) == 3  # it really crashed
         assert all(backend_of(g, [a, b], j) == 1 for j in jobs)
         assert any(j["attempts"] == 2 for j in jobs), [j["attempts"] for j in jobs]
+        # the log tells the story in order: the attempt that failed, then the outcome
+        again = [j for j in jobs if j["attempts"] == 2][0]
+        logs = [l["message"] for l in
+                gw.request(g.port, "GET", "/jobs/%s/logs" % again["id"])[3]["logs"]]
+        at = [i for i, m in enumerate(logs) if "attempt 1 on backend 0 failed" in m]
+        end = [i for i, m in enumerate(logs) if m.startswith("succeeded")]
+        assert at and end and at[0] < end[0], logs
 
 
 def test_websocket_drop_falls_back_to_polling():
