@@ -81,6 +81,17 @@ def sim(*args, name="comfysim"):
     return Proc([SIM, "--port", "0"] + list(args), name=name, port_flag=True)
 
 
+def sim_on(port, *args):
+    """A fresh simulator on a given port (a restarted backend: its queue and history gone).
+    The port was an ephemeral one, which an outgoing connection may hold for a moment."""
+    for _ in range(50):
+        try:
+            return Proc([SIM, "--port", str(port)] + list(args), name="comfysim", port_flag=True)
+        except RuntimeError:
+            time.sleep(0.1)
+    raise AssertionError("could not restart the simulator on port %d" % port)
+
+
 def gateway(env=None, storage=None):
     e = {"PORT": "0", "THREADS": "2", "WORKFLOWS_DIR": os.path.abspath(WORKFLOWS),
          "LOG_LEVEL": "info", "ACCESS_LOG": "false"}

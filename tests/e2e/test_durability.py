@@ -50,17 +50,6 @@ def sim_history(sim):
     return h
 
 
-def restart_sim(port, *args):
-    """A fresh simulator on the same port (its queue and history are gone)."""
-    for _ in range(50):
-        try:
-            return gw.Proc([gw.SIM, "--port", str(port)] + list(args), name="comfysim",
-                           port_flag=True)
-        except RuntimeError:
-            time.sleep(0.1)
-    raise AssertionError("could not restart the simulator on port %d" % port)
-
-
 def outputs_whole(g, j):
     """Every listed output downloads, with the size and SHA-256 the job lists; no temporary
     file is left in the job's directory."""
@@ -183,7 +172,7 @@ def test_backend_lost_the_prompt_meanwhile():
         first_pid = job(g, jid)["promptId"]
         g.kill(signal.SIGKILL)
         sim.kill()
-        sim = restart_sim(port, "--exec-ms", "20")
+        sim = gw.sim_on(port, "--exec-ms", "20")
         g = start(sim, storage=g.storage)
         done = gw.wait_job(g.port, jid, timeout=60)
         assert done["status"] == "succeeded", done
@@ -235,7 +224,7 @@ def lose_prompt(sim):
     """The backend restarts empty: the prompt is lost."""
     port = sim.port
     sim.kill()
-    return restart_sim(port, "--exec-ms", "20")
+    return gw.sim_on(port, "--exec-ms", "20")
 
 
 def move_backend(sim):

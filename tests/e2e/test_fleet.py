@@ -283,33 +283,12 @@ def test_backend_restart_mid_job_requeues():
         gw.wait_job(g.port, jid, want=("running",))
         time.sleep(0.1)
         sim.kill()
-        # the old port number is an ephemeral one: an outgoing connection may hold it for a
-        # moment, so binding it again can take a few tries
-        sim2 = None
-        for _ in range(50):
-            try:
-                sim2 = gw.Proc([gw.SIM, "--port", str(port), "--exec-ms", "50"],
-                               name="comfysim", port_flag=True)
-                break
-            except RuntimeError:
-                time.sleep(0.1)
-        assert sim2, "could not restart the simulator on its port"
+        sim2 = gw.sim_on(port, "--exec-ms", "50")
         try:
             done = gw.wait_job(g.port, jid, timeout=60)
             assert done["status"] == "succeeded" and done["attempts"] >= 2, done
         finally:
             sim2.kill()
-
-
-def restart_on(port, *args):
-    """A simulator on the given port again (an outgoing connection may hold it a moment)."""
-    for _ in range(50):
-        try:
-            return gw.Proc([gw.SIM, "--port", str(port)] + list(args), name="comfysim",
-                           port_flag=True)
-        except RuntimeError:
-            time.sleep(0.1)
-    raise AssertionError("could not restart the simulator on port %d" % port)
 
 
 def test_job_whose_backends_are_down_does_not_stop_the_fleet():
@@ -336,7 +315,7 @@ def test_job_whose_backends_are_down_does_not_stop_the_fleet():
             assert done["status"] == "succeeded" and backend_of(g, [a, b], done) == 1, done
         j = gw.request(g.port, "GET", "/jobs/" + stuck)[3]
         assert j["status"] == "queued" and j["queue_position"] == 0, j
-        a2 = restart_on(port, "--models", CK % "x.safetensors")
+        a2 = gw.sim_on(port, "--models", CK % "x.safetensors")
         try:
             done = gw.wait_job(g.port, stuck, timeout=60)
             assert done["status"] == "succeeded" and backend_of(g, [a2, b], done) == 0, done
