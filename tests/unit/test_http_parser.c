@@ -1,6 +1,7 @@
 /* test_http_parser — the I/O-less request parser: request fields, percent-decoding, resumption
  * across any split of the input, pipelining, chunked bodies, every limit at and one past its
- * value, request-smuggling defences, Expect, Upgrade, keep-alive and the query helper. */
+ * value, request-smuggling defences, Expect, Upgrade and keep-alive. The accessors of a parsed
+ * request (query, percent-decoding, header counts) are test_http_fields. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -300,71 +301,6 @@ static void percent_decoding(void **state)
     expect_error_str(&DEFAULT_LIM, "GET /a% HTTP/1.1\r\n\r\n", 400);
     expect_error_str(&DEFAULT_LIM, "GET /a%4? HTTP/1.1\r\n\r\n", 400);
     expect_error_str(&DEFAULT_LIM, "GET /a%-1 HTTP/1.1\r\n\r\n", 400);
-}
-
-static void pct_decode_function(void **state)
-{
-    char d[16];
-    assert_int_equal(http_pct_decode("a%41", 4, d, sizeof(d), false), 2);
-    assert_string_equal(d, "aA");
-    assert_int_equal(http_pct_decode("%ff%FE", 6, d, sizeof(d), false), 2);
-    assert_int_equal((unsigned char)d[0], 0xff);
-    assert_int_equal((unsigned char)d[1], 0xfe);
-    assert_int_equal(http_pct_decode("a+b", 3, d, sizeof(d), false), 3);
-    assert_string_equal(d, "a+b");
-    assert_int_equal(http_pct_decode("a+b", 3, d, sizeof(d), true), 3);
-    assert_string_equal(d, "a b");
-    assert_int_equal(http_pct_decode("%2B", 3, d, sizeof(d), true), 1);
-    assert_string_equal(d, "+"); /* an escaped plus is a plus */
-    assert_int_equal(http_pct_decode("", 0, d, sizeof(d), false), 0);
-    assert_string_equal(d, "");
-    assert_int_equal(http_pct_decode("%", 1, d, sizeof(d), false), -1);
-    assert_int_equal(http_pct_decode("%4", 2, d, sizeof(d), false), -1);
-    assert_int_equal(http_pct_decode("%41", 2, d, sizeof(d), false), -1); /* n bounds it */
-    assert_int_equal(http_pct_decode("%g1", 3, d, sizeof(d), false), -1);
-    assert_int_equal(http_pct_decode("%00", 3, d, sizeof(d), false), -1);
-    assert_int_equal(http_pct_decode("a\0b", 3, d, sizeof(d), false), -1);
-    /* capacity includes the NUL */
-    assert_int_equal(http_pct_decode("abc", 3, d, 4, false), 3);
-    assert_int_equal(http_pct_decode("abc", 3, d, 3, false), -1);
-    assert_int_equal(http_pct_decode("%41%42%43", 9, d, 4, false), 3);
-    assert_int_equal(http_pct_decode("%41%42%43", 9, d, 3, false), -1);
-    assert_int_equal(http_pct_decode("", 0, d, 0, false), -1);
-}
-
-static void query_get(void **state)
-{
-    expect_done(&P, "GET /q?a=1&b=hello+world&c=%41%42&empty=&flag&a=2&ab=3&bad=%zz&nul=%00"
-                    "&sp=%20x HTTP/1.1\r\n\r\n");
-    char v[32];
-    assert_int_equal(http_query_get(&P.req, "a", v, sizeof(v)), 1);
-    assert_string_equal(v, "1"); /* the first of duplicates */
-    assert_int_equal(http_query_get(&P.req, "b", v, sizeof(v)), 11);
-    assert_string_equal(v, "hello world");
-    assert_int_equal(http_query_get(&P.req, "c", v, sizeof(v)), 2);
-    assert_string_equal(v, "AB");
-    assert_int_equal(http_query_get(&P.req, "empty", v, sizeof(v)), 0);
-    assert_string_equal(v, "");
-    assert_int_equal(http_query_get(&P.req, "flag", v, sizeof(v)), 0);
-    assert_int_equal(http_query_get(&P.req, "ab", v, sizeof(v)), 1);
-    assert_string_equal(v, "3");
-    assert_int_equal(http_query_get(&P.req, "sp", v, sizeof(v)), 2);
-    assert_string_equal(v, " x");
-    /* there but unreadable (-2, dst ""), unlike absent (-1) */
-    assert_int_equal(http_query_get(&P.req, "bad", v, sizeof(v)), -2);
-    assert_string_equal(v, "");
-    assert_int_equal(http_query_get(&P.req, "nul", v, sizeof(v)), -2);
-    assert_int_equal(http_query_get(&P.req, "missing", v, sizeof(v)), -1);
-    assert_int_equal(http_query_get(&P.req, "A", v, sizeof(v)), -1); /* keys are exact */
-    assert_int_equal(http_query_get(&P.req, "b", v, 11), -2);        /* no room for NUL */
-    assert_int_equal(http_query_get(&P.req, "b", v, 12), 11);
-    http_parser_next(&P);
-    expect_done(&P, "GET /noquery HTTP/1.1\r\n\r\n");
-    assert_int_equal(http_query_get(&P.req, "a", v, sizeof(v)), -1);
-    http_parser_next(&P);
-    expect_done(&P, "GET /q?&&x=1& HTTP/1.1\r\n\r\n");
-    assert_int_equal(http_query_get(&P.req, "x", v, sizeof(v)), 1);
-    assert_int_equal(http_query_get(&P.req, "y", v, sizeof(v)), -1);
 }
 
 /* --- resumption ----------------------------------------------------------------------------- */
@@ -938,8 +874,6 @@ int main(void)
         T(request_targets),
         T(query_split),
         T(percent_decoding),
-        T(pct_decode_function),
-        T(query_get),
         T(split_anywhere_same_result),
         T(split_errors_same_result),
         T(byte_by_byte_fields),
